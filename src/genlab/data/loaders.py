@@ -1,0 +1,37 @@
+"""Batches for training and evaluation from prepared uint8 image tensors."""
+from __future__ import annotations
+
+import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
+
+from genlab.data.mnist import binarize
+
+# offsets of the fixed generators that binarize the held-out splits once (stochastic binarization)
+_SPLIT_OFFSET = {"valid": 1, "test": 2}
+
+
+class BinarizedImages(Dataset):
+    """uint8 images binarized on access: a fresh Bernoulli draw per access when stochastic
+    (dynamic binarization), the same {0, 1} image every time when thresholded."""
+
+    def __init__(self, images: torch.Tensor, method: str):
+        self.images, self.method = images, method
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index) -> torch.Tensor:  # index: a list of indices (batched access)
+        return binarize(self.images[index], self.method)
+
+
+def train_loader(images: torch.Tensor, batch_size: int, binarization: str, generator: torch.Generator) -> DataLoader:
+    """Shuffled batches in an order drawn from `generator` (checkpointed for exact resumes)."""
+    dataset = BinarizedImages(images, binarization)
+    sampler = BatchSampler(RandomSampler(dataset, generator=generator), batch_size=batch_size, drop_last=False)
+    return DataLoader(dataset, sampler=sampler, batch_size=None)
+
+
+def heldout_binarized(images: torch.Tensor, binarization: str, split: str, seed: int) -> torch.Tensor:
+    """A held-out split binarized once: fixed by `seed`, so every evaluation sees the same bits."""
+    generator = torch.Generator().manual_seed(seed * 1000 + _SPLIT_OFFSET[split])
+    return binarize(images, binarization, generator=generator)

@@ -1,0 +1,67 @@
+"""What every stage entry point shares: clean error exits, set-up and provenance records."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from genlab.config import ConfigError, Params, load_params
+from genlab.data.fetch import DataError
+from genlab.io import sha256_json
+from genlab.training.runtime import pick_device, seed_everything, set_threads
+from genlab.training.tracking import git_commit
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def stage_main(fn: Callable[..., None]) -> Callable[..., int]:
+    """Wrap a stage's main: a bad param or data source ends it with one line on stderr and
+    exit status 2, before anything is written (stages validate before any work)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs) -> int:
+        try:
+            fn(*args, **kwargs)
+        except (ConfigError, DataError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+
+    return wrapper
+
+
+def setup(params: Params) -> torch.device:
+    """Seed, CPU threads and device for a stage, from params."""
+    seed_everything(params.seed)
+    set_threads(params.threads)
+    return pick_device(params.device)
+
+
+def code_hash() -> str:
+    """sha256 over the genlab package's Python sources (path and bytes, in sorted order)."""
+    h = hashlib.sha256()
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        h.update(str(path.relative_to(PACKAGE_DIR)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def provenance(params: Params, model: str | None = None, **hashes: str) -> dict[str, Any]:
+    """Where a figure came from: code version, resolved params and their hash, input hashes."""
+    resolved: dict[str, Any] = {"scale": params.scale, "seed": params.seed}
+    if model is not None:
+        resolved["model"] = params.model(model).model_dump()
+    return {
+        "git_commit": git_commit(),
+        "code_sha256": code_hash(),
+        "params": resolved,
+        "params_sha256": sha256_json(resolved),
+        **{f"{k}_sha256": v for k, v in hashes.items()},
+    }
+
+
+__all__ = ["stage_main", "setup", "code_hash", "provenance", "load_params", "Params"]

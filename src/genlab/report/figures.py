@@ -1,0 +1,56 @@
+"""Every image genlab writes: sample grids, epoch montages, latent manifolds and scatters."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torchvision.utils import make_grid, save_image  # noqa: E402
+
+from genlab.io import atomic_path  # noqa: E402
+
+
+def save_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int) -> Path:
+    """Images in [0, 1] of shape (N, C, H, W) -> one PNG grid, `nrow` images per row."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        save_image(images.detach().cpu().clamp(0, 1), tmp, nrow=nrow, padding=2, pad_value=1.0, format="png")
+    return path
+
+
+def epoch_montage(grids: dict[int, torch.Tensor], path: str | os.PathLike, title: str) -> Path:
+    """Sample grids side by side, one panel per epoch (seed 002, fig. 2)."""
+    epochs = sorted(grids)
+    fig, axes = plt.subplots(1, len(epochs), figsize=(2.6 * len(epochs), 3.0), squeeze=False)
+    for ax, epoch in zip(axes[0], epochs):
+        grid = make_grid(grids[epoch].clamp(0, 1), nrow=int(np.sqrt(len(grids[epoch]))), padding=2, pad_value=1.0)
+        ax.imshow(grid.permute(1, 2, 0).numpy(), cmap="gray", interpolation="nearest")
+        ax.set_title(f"epoch {epoch}")
+        ax.axis("off")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def latent_scatter(codes: np.ndarray, labels: np.ndarray, path: str | os.PathLike, title: str,
+                   axis_names: tuple[str, str] = ("z1", "z2")) -> Path:
+    """2-D latent codes coloured by class (seed 001, fig. 3.1)."""
+    fig, ax = plt.subplots(figsize=(6, 5))
+    points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=3, alpha=0.7, vmin=-0.5, vmax=9.5)
+    fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
+    ax.set_xlabel(axis_names[0])
+    ax.set_ylabel(axis_names[1])
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return path

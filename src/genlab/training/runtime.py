@@ -1,0 +1,31 @@
+"""Process set-up shared by every stage: seeds, CPU threads, device."""
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def set_threads(threads: int) -> int:
+    """Use `threads` CPU threads (0: one per core this process may run on); returns the count."""
+    n = threads
+    if n == 0:
+        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(n)
+    return n
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("params.yaml: device = 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
+    return torch.device(name)
