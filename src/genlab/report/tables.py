@@ -40,8 +40,8 @@ def comparison_rows(records: Iterable[dict], references: Iterable[Reference] = R
     """One row per (reference figure, scale with a metrics file for its model)."""
     by_key = {(r["model"], r["scale"]): r for r in records}
     rows = []
-    for ref in references:
-        for (model, scale), record in by_key.items():
+    for ref in references:  # rows in reference order, paper scale first within each figure
+        for (model, scale), record in sorted(by_key.items(), key=lambda kv: SCALE_ORDER.get(kv[0][1], 9)):
             if model != ref.model or ref.ours not in record:
                 continue
             note = ref.note
@@ -53,12 +53,7 @@ def comparison_rows(records: Iterable[dict], references: Iterable[Reference] = R
                 "ours": round(ref.sign * float(record[ref.ours]), 4),
                 "protocol": protocol_text(record, ref), "note": note,
             })
-    df = pd.DataFrame(rows, columns=COLUMNS)
-    if len(df):
-        order = {ref.model: i for i, ref in enumerate(references)}
-        df = df.assign(_m=df["model"].map(order), _s=df["scale"].map(SCALE_ORDER))
-        df = df.sort_values(["_m", "_s"], kind="stable").drop(columns=["_m", "_s"]).reset_index(drop=True)
-    return df
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def _md_table(df: pd.DataFrame) -> str:

@@ -1,0 +1,79 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from genlab.config import SCALES, ConfigError, load_params
+from tests.conftest import REPO
+
+
+def _write(tmp_path: Path, mutate) -> Path:
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    mutate(raw)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_repository_params_resolve_at_every_scale(scale):
+    params = load_params(REPO / "params.yaml", scale=scale)
+    assert params.scale == scale
+    assert set(params.models) >= {"vae_mlp", "vae_mlp_z2", "vae_conv"}
+
+
+def test_overrides_merge_into_the_paper_values():
+    paper = load_params(REPO / "params.yaml", scale="paper").models["vae_mlp"]
+    quick = load_params(REPO / "params.yaml", scale="quick").models["vae_mlp"]
+    assert paper.train.epochs == 80 and paper.train.lr == 1e-3 and paper.train.batch_size == 128
+    assert quick.train.epochs < paper.train.epochs
+    assert quick.train.lr == paper.train.lr and quick.model == paper.model   # untouched keys inherited
+
+
+def _error(tmp_path, mutate) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_params(_write(tmp_path, mutate))
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_unknown_key_names_its_path(tmp_path):
+    msg = _error(tmp_path, lambda r: r["models"]["vae_conv"]["train"].update(epohcs=3))
+    assert msg.startswith("params.yaml: models.vae_conv.train.epohcs: unknown key")
+    assert "epochs" in msg  # lists what is allowed
+
+
+def test_wrong_type_names_path_and_value(tmp_path):
+    msg = _error(tmp_path, lambda r: r["models"]["vae_mlp"]["model"].update(z_dim="twenty"))
+    assert "models.vae_mlp.model.z_dim = 'twenty'" in msg and "integer" in msg
+
+
+def test_out_of_range_value_in_an_override_names_the_override(tmp_path):
+    msg = _error(tmp_path, lambda r: r["models"]["vae_conv"]["overrides"]["quick"]["train"].update(lr=-0.001))
+    assert "models.vae_conv.overrides.quick.train.lr = -0.001" in msg and "greater than 0" in msg
+
+
+def test_bad_scale_and_bad_choice(tmp_path):
+    assert "scale = 'huge'" in _error(tmp_path, lambda r: r.update(scale="huge"))
+    msg = _error(tmp_path, lambda r: r["models"]["vae_mlp"].update(binarization="otsu"))
+    assert "models.vae_mlp.binarization = 'otsu'" in msg
+
+
+def test_unknown_scale_in_overrides(tmp_path):
+    msg = _error(tmp_path, lambda r: r["models"]["vae_mlp"]["overrides"].update(huge={}))
+    assert "models.vae_mlp.overrides.huge: unknown scale" in msg
+
+
+def test_stage_stops_with_one_line_and_writes_nothing(tmp_path):
+    _write(tmp_path, lambda r: r["data"]["mnist"].update(n_train=-5))
+    out = tmp_path / "data" / "mnist.npz"
+    proc = subprocess.run([sys.executable, str(REPO / "stages" / "prepare.py"), "--out", str(out)],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines == ["error: params.yaml: data.mnist.n_train = -5: Input should be greater than 0"]
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "data").exists()

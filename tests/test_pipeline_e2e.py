@@ -1,0 +1,218 @@
+"""The real pipeline at tiny scale in a temporary clone: `dvc repro`, caching, reruns, resume, scales.
+
+The clone reads canonical-format MNIST (IDX files this test writes) so it needs no network.
+Tests run in file order and share one clone.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO, write_canonical_mnist
+
+pytestmark = pytest.mark.slow
+MODELS = ("vae_mlp", "vae_mlp_z2", "vae_conv")
+
+
+def _files_to_copy() -> list[str]:
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout
+    return [f for f in out.split("\0") if f and (REPO / f).is_file()]
+
+
+class Project:
+    def __init__(self, root: Path, env: dict[str, str]):
+        self.root, self.env = root, env
+
+    def run(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run(cmd, cwd=self.root, env=self.env, capture_output=True, text=True)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.run(str(Path(sys.executable).parent / "dvc"), *args, check=check)
+
+    def edit_params(self, mutate) -> None:
+        path = self.root / "params.yaml"
+        raw = yaml.safe_load(path.read_text())
+        mutate(raw)
+        path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+    def commit(self, message: str) -> None:
+        self.run("git", "add", "-A")
+        self.run("git", "commit", "-qm", message, "--allow-empty")
+
+
+def _stages_run(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Project:
+    root = tmp_path_factory.mktemp("clone")
+    for rel in _files_to_copy():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, root / rel)
+    shutil.rmtree(root / "metrics", ignore_errors=True)          # start without committed results
+    for f in ("paper_comparison.md", "paper_comparison.csv"):
+        (root / "reports" / f).unlink(missing_ok=True)
+    (root / "dvc.lock").unlink(missing_ok=True)
+    raw_root = write_canonical_mnist(tmp_path_factory.mktemp("mnist"), n_train=12_200, n_test=400)
+    env = dict(os.environ)
+    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+               MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
+               GENLAB_CACHE_DIR=str(tmp_path_factory.mktemp("cache")),
+               GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t",
+               PYTHONUNBUFFERED="1")
+    p = Project(root, env)
+
+    def tiny(raw):
+        raw["scale"] = "tiny"
+        raw["data"]["mnist"]["overrides"]["tiny"] = {
+            "source": "canonical", "canonical_root": str(raw_root), "download": False,
+            "n_train": 2000, "n_valid": 500, "n_test": 400}
+    p.edit_params(tiny)
+    p.run("git", "init", "-q")
+    p.commit("clone")
+    return p
+
+
+def test_repro_builds_every_output(project):
+    start = time.perf_counter()
+    out = project.dvc("repro").stdout
+    elapsed = time.perf_counter() - start
+    assert _stages_run(out) == {"prepare", "report"} | {f"{s}@{m}" for s in ("train", "evaluate") for m in MODELS}
+    root = project.root
+    assert (root / "data/tiny/mnist.npz").exists()
+    for m in MODELS:
+        assert (root / f"models/tiny/{m}/checkpoint.pt").exists()
+        assert (root / f"models/tiny/{m}/samples/epoch_000.png").exists()
+        history = pd.read_csv(root / f"models/tiny/{m}/history.csv")
+        assert history["epoch"].tolist() == [1, 2]
+        record = json.loads((root / f"metrics/tiny/{m}.json").read_text())
+        assert record["scale"] == "tiny" and record["protocol"]["n_test"] == 400
+        assert record["test_niwae_nats"] <= record["test_nelbo_k_nats"] + 1e-6
+        assert record["test_nelbo_bpd"] == pytest.approx(record["test_nelbo_nats"] / (784 * 0.6931471805599453))
+        assert len(record["provenance"]["data_sha256"]) == 64
+        for fig in record["figures"]:
+            assert (root / fig).exists(), fig
+    assert (root / "reports/figures/tiny/vae_mlp_z2/manifold.png").exists()
+    assert not (root / "reports/figures/tiny/vae_mlp/manifold.png").exists()
+    csv = pd.read_csv(root / "reports/paper_comparison.csv")
+    assert list(csv.columns) == ["model", "dataset", "metric", "unit", "paper", "paper_source", "scale", "ours",
+                                 "protocol", "note"]
+    assert set(csv["scale"]) == {"tiny"} and 0.1377 in csv["paper"].tolist()
+    print(f"tiny dvc repro: {elapsed:.1f}s")
+
+
+def test_every_stage_is_an_mlflow_run(project):
+    import mlflow
+
+    mlflow.set_tracking_uri(project.env["MLFLOW_TRACKING_URI"])
+    runs = mlflow.search_runs(experiment_names=["genlab"])
+    tags = set(zip(runs["tags.genlab.stage"], runs["tags.genlab.model"], runs["tags.genlab.scale"]))
+    assert tags == {(s, m, "tiny") for s in ("train", "evaluate") for m in MODELS}
+    train = runs[(runs["tags.genlab.stage"] == "train") & (runs["tags.genlab.model"] == "vae_mlp")].iloc[0]
+    assert train["params.model.z_dim"] == "20" and len(train["tags.genlab.git_commit"]) >= 40
+    history = mlflow.MlflowClient().get_metric_history(train["run_id"], "valid_nelbo")
+    assert [h.step for h in history] == [1, 2]
+
+
+def test_second_repro_does_nothing(project):
+    project.commit("first repro")
+    out = project.dvc("repro").stdout
+    assert _stages_run(out) == set()
+    assert "Data and pipelines are up to date" in out
+
+
+def test_metrics_and_plots_commands(project):
+    shown = json.loads(project.dvc("metrics", "show", "--json").stdout)
+    text = json.dumps(shown)
+    assert all(f"metrics/tiny/{m}.json" in text for m in MODELS) and "test_nelbo_bpd" in text
+    project.dvc("plots", "show", "-o", "dvc_plots")
+    assert (project.root / "dvc_plots" / "index.html").exists()
+
+
+def test_changing_a_vae_conv_param_reruns_only_its_stages(project):
+    project.edit_params(lambda raw: raw["models"]["vae_conv"]["overrides"]["tiny"]["train"].update(lr=2e-3))
+    out = project.dvc("repro").stdout
+    assert _stages_run(out) == {"train@vae_conv", "evaluate@vae_conv", "report"}
+    project.commit("vae_conv lr")
+
+
+def test_killed_training_resumes_from_its_checkpoint(project):
+    def long_run(raw):
+        raw["models"]["vae_mlp"]["overrides"]["tiny"]["train"].update(epochs=60, n_train=256)
+    project.edit_params(long_run)
+    ckpt = project.root / "models/tiny/vae_mlp/checkpoint.pt"
+    import torch
+
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "dvc"), "repro", "train@vae_mlp"], cwd=project.root,
+                            env=project.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    killed_after = None
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt.exists():
+            try:
+                state = torch.load(ckpt, weights_only=True)
+            except Exception:  # replaced while we read it
+                continue
+            if state["epoch"] >= 3 and not state["complete"]:
+                os.killpg(proc.pid, signal.SIGKILL)   # the whole stage: dvc and its python child
+                killed_after = state["epoch"]
+                break
+        time.sleep(0.05)
+    proc.wait(timeout=30)
+    assert killed_after is not None, "training finished or never checkpointed before the kill"
+    assert not torch.load(ckpt, weights_only=True)["complete"]
+
+    out = project.dvc("repro", "train@vae_mlp").stdout
+    match = re.search(r"resuming after epoch (\d+)/60", out)
+    assert match and int(match.group(1)) >= killed_after
+    history = pd.read_csv(project.root / "models/tiny/vae_mlp/history.csv")
+    assert history["epoch"].tolist() == list(range(1, 61))
+    assert torch.load(ckpt, weights_only=True)["complete"]
+
+    import mlflow
+
+    mlflow.set_tracking_uri(project.env["MLFLOW_TRACKING_URI"])
+    runs = mlflow.search_runs(experiment_names=["genlab"],
+                              filter_string="tags.`genlab.model` = 'vae_mlp' and tags.`genlab.stage` = 'train'")
+    resumed = runs[runs["tags.genlab.resumed"] == "true"]
+    assert len(resumed) == 1   # the killed run continued in the same MLflow run
+    steps = [h.step for h in mlflow.MlflowClient().get_metric_history(resumed.iloc[0]["run_id"], "valid_nelbo")]
+    assert sorted(set(steps)) == list(range(1, 61))
+
+
+def test_another_scale_keeps_the_first_scales_results(project):
+    # make `paper` as small as tiny, and run one model, so the switch costs seconds
+    def paper_like_tiny(raw):
+        raw["data"]["mnist"]["overrides"]["paper"] = raw["data"]["mnist"]["overrides"]["tiny"]
+        raw["models"]["vae_mlp_z2"]["overrides"]["paper"] = raw["models"]["vae_mlp_z2"]["overrides"]["tiny"]
+    project.edit_params(paper_like_tiny)
+    project.dvc("repro")
+    project.commit("tiny results")
+    out = project.dvc("exp", "run", "-S", "scale=paper", "evaluate@vae_mlp_z2", "report").stdout
+    assert _stages_run(out) == {"prepare", "train@vae_mlp_z2", "evaluate@vae_mlp_z2", "report"}
+    root = project.root
+    for m in MODELS:  # committed metrics of the first scale stay beside the new scale's
+        assert (root / f"metrics/tiny/{m}.json").exists(), "the other scale's metrics were removed"
+    assert (root / "metrics/paper/vae_mlp_z2.json").exists()
+    csv = pd.read_csv(root / "reports/paper_comparison.csv")
+    assert set(csv["scale"]) == {"tiny", "paper"}
+    assert set(csv[csv["scale"] == "paper"]["model"]) == {"vae_mlp_z2"}
+    exp = project.dvc("exp", "show", "--json").stdout
+    assert "metrics/paper/vae_mlp_z2.json" in exp and "test_nelbo_bpd" in exp
