@@ -26,7 +26,7 @@ from genlab.data.mnist import load_prepared
 from genlab.io import read_json, sha256_file, write_json
 from genlab.metrics.likelihood import BPD_FORMULA, dataset_iwae, dataset_nelbo, nats_to_bpd
 from genlab.models import build_model
-from genlab.pipeline import load_params, provenance, setup, stage_main
+from genlab.pipeline import StageError, load_params, provenance, setup, stage_main
 from genlab.report import figures
 from genlab.training.checkpoint import load_checkpoint
 from genlab.training.tracking import Tracker
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     ckpt_file = args.checkpoint / "checkpoint.pt"
     state = load_checkpoint(ckpt_file, map_location=device)
     if not state["complete"]:
-        raise RuntimeError(f"{ckpt_file}: training stopped after epoch {state['epoch']}; rerun the train stage")
+        raise StageError(f"{ckpt_file}: training stopped after epoch {state['epoch']}; rerun the train stage")
     model.load_state_dict(state["model"])
     model.eval()
     d = model.n_dims
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     nelbo = dataset_nelbo(model, x_test, ev.batch_size, device)
     n_iwae = min(ev.n_iwae, len(x_test))
     print(f"evaluate {args.model}: IWAE bound, k={ev.iwae_k}, on {n_iwae:,} test images")
-    iwae = dataset_iwae(model, x_test[:n_iwae], ev.iwae_k, ev.batch_size, device)
+    iwae = dataset_iwae(model, x_test[:n_iwae], ev.iwae_k, ev.batch_size, device, progress=True)
 
     values = {
         "test_nelbo_nats": nelbo["nelbo"].mean().item(),

@@ -22,7 +22,7 @@ import yaml
 from tests.conftest import REPO, write_canonical_mnist
 
 pytestmark = pytest.mark.slow
-MODELS = ("vae_mlp", "vae_mlp_z2", "vae_conv")
+MODELS = ("vae_mlp", "vae_mlp_sbin", "vae_mlp_z2", "vae_conv")
 
 
 def _files_to_copy() -> list[str]:

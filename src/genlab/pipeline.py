@@ -18,6 +18,10 @@ from genlab.training.tracking import git_commit
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+class StageError(RuntimeError):
+    """A stage cannot go on for a reason the user can fix (its message says how)."""
+
+
 def stage_main(fn: Callable[..., None]) -> Callable[..., int]:
     """Wrap a stage's main: a bad param or data source ends it with one line on stderr and
     exit status 2, before anything is written (stages validate before any work)."""
@@ -26,7 +30,7 @@ def stage_main(fn: Callable[..., None]) -> Callable[..., int]:
     def wrapper(*args, **kwargs) -> int:
         try:
             fn(*args, **kwargs)
-        except (ConfigError, DataError) as exc:
+        except (ConfigError, DataError, StageError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         return 0
@@ -64,4 +68,4 @@ def provenance(params: Params, model: str | None = None, **hashes: str) -> dict[
     }
 
 
-__all__ = ["stage_main", "setup", "code_hash", "provenance", "load_params", "Params"]
+__all__ = ["StageError", "stage_main", "setup", "code_hash", "provenance", "load_params", "Params"]

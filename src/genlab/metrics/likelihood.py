@@ -9,6 +9,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 LN2 = math.log(2.0)
 BPD_FORMULA = "bpd = nll_nats / (n_dims * ln 2)"
@@ -60,7 +61,7 @@ def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
 def dataset_nelbo(model, x: torch.Tensor, batch_size: int, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
     """Per-image reconstruction NLL, KL and negative ELBO (nats) of `model` on binarized `x`."""
     recon, kl = [], []
-    for start in range(0, len(x), batch_size):
+    for start in range(0, len(x), batch_size):  # one pass, seconds: no progress bar
         r, k = model.elbo_terms(x[start:start + batch_size].to(device))
         recon.append(r.cpu())
         kl.append(k.cpu())
@@ -70,12 +71,13 @@ def dataset_nelbo(model, x: torch.Tensor, batch_size: int, device: torch.device 
 
 @torch.no_grad()
 def dataset_iwae(model, x: torch.Tensor, k: int, batch_size: int,
-                 device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+                 device: torch.device | str = "cpu", progress: bool = False) -> dict[str, torch.Tensor]:
     """Per-image negative IWAE bound with k samples, and the negative ELBO averaged over the
     same k samples (so nelbo >= niwae holds image by image, by Jensen's inequality)."""
     # keep k * batch decoder passes per chunk near `batch_size * 32` to bound memory
     chunk = max(1, (batch_size * 32) // k)
     niwae, nelbo = [], []
+    bar = tqdm(total=len(x), desc=f"IWAE k={k}", unit="img", disable=None if progress else True, mininterval=2.0)  # None: only on a terminal
     for start in range(0, len(x), chunk):
         xb = x[start:start + chunk].to(device)
         pieces = []
@@ -87,4 +89,6 @@ def dataset_iwae(model, x: torch.Tensor, k: int, batch_size: int,
         log_w = torch.cat(pieces, dim=0)
         niwae.append(-iwae_bound(log_w))
         nelbo.append(-log_w.mean(dim=0))
+        bar.update(len(xb))
+    bar.close()
     return {"niwae": torch.cat(niwae), "nelbo": torch.cat(nelbo)}
