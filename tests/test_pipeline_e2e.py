@@ -5,6 +5,7 @@ Tests run in file order and share one clone.
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -83,6 +84,10 @@ def project(tmp_path_factory) -> Project:
         raw["data"]["mnist"]["overrides"]["tiny"] = {
             "source": "canonical", "canonical_root": str(raw_root), "download": False,
             "n_train": 2000, "n_valid": 500, "n_test": 400}
+        # `paper` as small as tiny, so that switching scales (the last test) costs seconds
+        raw["data"]["mnist"]["overrides"]["paper"] = copy.deepcopy(raw["data"]["mnist"]["overrides"]["tiny"])
+        for m in MODELS:
+            raw["models"][m]["overrides"]["paper"] = copy.deepcopy(raw["models"][m]["overrides"]["tiny"])
     p.edit_params(tiny)
     p.run("git", "init", "-q")
     p.commit("clone")
@@ -198,21 +203,15 @@ def test_killed_training_resumes_from_its_checkpoint(project):
 
 
 def test_another_scale_keeps_the_first_scales_results(project):
-    # make `paper` as small as tiny, and run one model, so the switch costs seconds
-    def paper_like_tiny(raw):
-        raw["data"]["mnist"]["overrides"]["paper"] = raw["data"]["mnist"]["overrides"]["tiny"]
-        raw["models"]["vae_mlp_z2"]["overrides"]["paper"] = raw["models"]["vae_mlp_z2"]["overrides"]["tiny"]
-    project.edit_params(paper_like_tiny)
-    project.dvc("repro")
+    project.dvc("repro")  # bring every tiny stage up to date after the edits above
     project.commit("tiny results")
-    out = project.dvc("exp", "run", "-S", "scale=paper", "evaluate@vae_mlp_z2", "report").stdout
-    assert _stages_run(out) == {"prepare", "train@vae_mlp_z2", "evaluate@vae_mlp_z2", "report"}
+    out = project.dvc("exp", "run", "-S", "scale=paper").stdout
+    assert "evaluate@vae_conv" in _stages_run(out)
     root = project.root
     for m in MODELS:  # committed metrics of the first scale stay beside the new scale's
         assert (root / f"metrics/tiny/{m}.json").exists(), "the other scale's metrics were removed"
-    assert (root / "metrics/paper/vae_mlp_z2.json").exists()
+        assert (root / f"metrics/paper/{m}.json").exists()
     csv = pd.read_csv(root / "reports/paper_comparison.csv")
     assert set(csv["scale"]) == {"tiny", "paper"}
-    assert set(csv[csv["scale"] == "paper"]["model"]) == {"vae_mlp_z2"}
     exp = project.dvc("exp", "show", "--json").stdout
-    assert "metrics/paper/vae_mlp_z2.json" in exp and "test_nelbo_bpd" in exp
+    assert "metrics/paper/vae_mlp.json" in exp and "test_nelbo_bpd" in exp

@@ -82,12 +82,14 @@ def markdown_report(title: str, df: pd.DataFrame, records: list[dict], figures_r
         out.append(f"- **{family}**: {DEVIATIONS.get(family, 'none recorded')}")
     out += ["", "## Provenance", "",
             "Every figure above comes from the metrics file named here; its params hash covers the resolved "
-            "model block, scale and seed.", "",
+            "model block, scale and seed. A `-dirty` commit ran with uncommitted changes (metrics are written "
+            "before they are committed): the code sha256 identifies the exact sources.", "",
             "| scale | model | metrics file | git commit | code sha256 | params sha256 | data sha256 | checkpoint sha256 |",
             "|---|---|---|---|---|---|---|---|"]
     for r in sorted(records, key=lambda r: (SCALE_ORDER.get(r["scale"], 9), r["model"])):
         p = r["provenance"]
-        out.append(f"| {r['scale']} | {r['model']} | `{r['_path']}` | `{p['git_commit'][:12]}` | "
+        commit = p["git_commit"][:12] + ("-dirty" if p["git_commit"].endswith("-dirty") else "")
+        out.append(f"| {r['scale']} | {r['model']} | `{r['_path']}` | `{commit}` | "
                    f"`{p['code_sha256'][:12]}` | `{p['params_sha256'][:12]}` | `{p['data_sha256'][:12]}` | "
                    f"`{p['checkpoint_sha256'][:12]}` |")
     out += ["", "## Figures", "",

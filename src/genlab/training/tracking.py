@@ -17,11 +17,15 @@ from genlab.config import flatten
 EXPERIMENT = "genlab"
 
 
+# what decides a result; dvc.lock, metrics and reports change during every run and do not count
+SOURCE_PATHS = ("src", "stages", "dvc.yaml", "params.yaml", "requirements.lock")
+
+
 def git_commit() -> str:
-    """HEAD's commit, with '-dirty' when tracked files differ from it; 'unknown' outside git."""
+    """HEAD's commit, with '-dirty' when the sources differ from it; 'unknown' outside git."""
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *SOURCE_PATHS],
                                capture_output=True, text=True, check=True).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
