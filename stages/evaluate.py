@@ -26,7 +26,7 @@ from genlab.data.mnist import load_prepared
 from genlab.io import read_json, sha256_file, write_json
 from genlab.metrics.likelihood import BPD_FORMULA, dataset_iwae, dataset_nelbo, nats_to_bpd
 from genlab.models import build_model
-from genlab.pipeline import StageError, load_params, provenance, setup, stage_main
+from genlab.pipeline import StageError, load_params, provenance, resolved_params, setup, stage_main
 from genlab.report import figures
 from genlab.training.checkpoint import load_checkpoint
 from genlab.training.tracking import Tracker
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         "figures": [str(p) for p in made],
         "provenance": provenance(params, args.model, data=sha256_file(args.data), checkpoint=sha256_file(ckpt_file)),
     }
-    with Tracker("evaluate", args.model, params.scale, {"scale": params.scale, "seed": params.seed, **cfg.model_dump()}) as tracker:
+    with Tracker("evaluate", args.model, params.scale, resolved_params(params, args.model)) as tracker:
         tracker.log_metrics(values)
         write_json(args.metrics, record)
         tracker.log_artifact(args.metrics)

@@ -21,7 +21,7 @@ from genlab.data.mnist import load_prepared
 from genlab.io import atomic_path, sha256_file, sha256_json
 from genlab.metrics.likelihood import dataset_nelbo
 from genlab.models import build_model
-from genlab.pipeline import code_hash, load_params, setup, stage_main
+from genlab.pipeline import code_hash, load_params, resolved_params, setup, stage_main
 from genlab.report.figures import save_grid
 from genlab.training.loop import Trainer
 from genlab.training.tracking import Tracker
@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     def validate(m) -> dict[str, float]:
         return {"nelbo": dataset_nelbo(m, x_valid, cfg.evaluate.batch_size, device)["nelbo"].mean().item()}
 
-    fingerprint = sha256_json({"model": cfg.model_dump(), "seed": params.seed,
-                               "data": sha256_file(args.data), "code": code_hash()})
+    fingerprint = sha256_json({**resolved_params(params, args.model), "data": sha256_file(args.data),
+                               "code": code_hash()})
     args.out.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(model, optimizer, loader, epochs=cfg.train.epochs, checkpoint_path=args.out / "checkpoint.pt",
                       fingerprint=fingerprint, validate=validate, device=device, data_generator=order)
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"train {args.model}: {sum(p.numel() for p in model.parameters()):,} parameters, "
           f"{len(x_train):,} images, {cfg.train.epochs} epochs on {device} (scale {params.scale})")
-    with Tracker("train", args.model, params.scale, {"scale": params.scale, "seed": params.seed, **cfg.model_dump()},
+    with Tracker("train", args.model, params.scale, resolved_params(params, args.model),
                  run_id=trainer.extra.get("mlflow_run_id")) as tracker:
         trainer.extra["mlflow_run_id"] = tracker.run_id
 

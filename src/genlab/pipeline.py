@@ -54,11 +54,14 @@ def code_hash() -> str:
     return h.hexdigest()
 
 
-def provenance(params: Params, model: str | None = None, **hashes: str) -> dict[str, Any]:
+def resolved_params(params: Params, model: str) -> dict[str, Any]:
+    """What decides one model's stages: scale, seed and its block resolved for the scale."""
+    return {"scale": params.scale, "seed": params.seed, **params.model(model).model_dump()}
+
+
+def provenance(params: Params, model: str, **hashes: str) -> dict[str, Any]:
     """Where a figure came from: code version, resolved params and their hash, input hashes."""
-    resolved: dict[str, Any] = {"scale": params.scale, "seed": params.seed}
-    if model is not None:
-        resolved["model"] = params.model(model).model_dump()
+    resolved = resolved_params(params, model)
     return {
         "git_commit": git_commit(),
         "code_sha256": code_hash(),
@@ -68,4 +71,4 @@ def provenance(params: Params, model: str | None = None, **hashes: str) -> dict[
     }
 
 
-__all__ = ["StageError", "stage_main", "setup", "code_hash", "provenance", "load_params", "Params"]
+__all__ = ["StageError", "stage_main", "setup", "code_hash", "resolved_params", "provenance", "load_params", "Params"]
