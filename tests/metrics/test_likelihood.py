@@ -90,3 +90,25 @@ def test_elbo_and_iwae_exact_when_posterior_is_prior_and_decoder_ignores_z():
     torch.testing.assert_close(nelbo["kl"], torch.zeros(10))
     torch.testing.assert_close(nelbo["nelbo"], exact)
     torch.testing.assert_close(dataset_iwae(model, x, k=7, batch_size=3)["niwae"], exact, atol=1e-4, rtol=1e-5)
+
+
+class _FixedWeights:
+    """Hands out the columns of a fixed (k, N) table of log weights, slice by slice."""
+
+    def __init__(self, table: torch.Tensor):
+        self.table, self.used = table, {}
+
+    def log_weights(self, xb: torch.Tensor, take: int) -> torch.Tensor:
+        ids = xb[:, 0].long()                       # each image carries its own column index
+        start = self.used.get(int(ids[0]), 0)
+        self.used[int(ids[0])] = start + take
+        return self.table[start:start + take][:, ids]
+
+
+def test_streaming_iwae_equals_the_bound_over_all_k_samples():
+    k, n = 1000, 7
+    table = torch.randn(k, n, dtype=torch.float64) * 5 - 80
+    x = torch.arange(n, dtype=torch.float64).view(n, 1)
+    out = dataset_iwae(_FixedWeights(table), x, k=k, batch_size=3)   # 3 images x 32 samples per call
+    torch.testing.assert_close(out["niwae"].double(), -iwae_bound(table), rtol=0, atol=1e-4)
+    torch.testing.assert_close(out["nelbo"].double(), -table.mean(0), rtol=0, atol=1e-4)

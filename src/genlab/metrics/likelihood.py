@@ -73,22 +73,26 @@ def dataset_nelbo(model, x: torch.Tensor, batch_size: int, device: torch.device 
 def dataset_iwae(model, x: torch.Tensor, k: int, batch_size: int,
                  device: torch.device | str = "cpu", progress: bool = False) -> dict[str, torch.Tensor]:
     """Per-image negative IWAE bound with k samples, and the negative ELBO averaged over the
-    same k samples (so nelbo >= niwae holds image by image, by Jensen's inequality)."""
-    # keep k * batch decoder passes per chunk near `batch_size * 32` to bound memory
-    chunk = max(1, (batch_size * 32) // k)
+    same k samples (so nelbo >= niwae holds image by image, by Jensen's inequality).
+
+    Streams over k in slices of constant size with a running logsumexp, so memory stays
+    flat whatever k is (varying-size allocations fragmented the heap to 24 GB at k=5000).
+    """
+    images = min(len(x), batch_size)
+    slice_k = max(1, 4096 // images)  # ~4k decoder passes per call (1.6x faster than 16k on CPU here)
     niwae, nelbo = [], []
-    bar = tqdm(total=len(x), desc=f"IWAE k={k}", unit="img", disable=None if progress else True, mininterval=2.0)  # None: only on a terminal
-    for start in range(0, len(x), chunk):
-        xb = x[start:start + chunk].to(device)
-        pieces = []
-        remaining = k
-        while remaining > 0:  # split very large k into slices of at most 1000 samples
-            take = min(remaining, 1000)
-            pieces.append(model.log_weights(xb, take).cpu())
-            remaining -= take
-        log_w = torch.cat(pieces, dim=0)
-        niwae.append(-iwae_bound(log_w))
-        nelbo.append(-log_w.mean(dim=0))
+    bar = tqdm(total=len(x), desc=f"IWAE k={k}", unit="img", disable=None if progress else True,
+               mininterval=2.0)  # disable=None: a bar only on a terminal
+    for start in range(0, len(x), images):
+        xb = x[start:start + images].to(device)
+        lse = torch.full((len(xb),), -math.inf, device=device)
+        total = torch.zeros(len(xb), device=device)
+        for done in range(0, k, slice_k):
+            log_w = model.log_weights(xb, min(slice_k, k - done))        # (slice, B)
+            lse = torch.logaddexp(lse, torch.logsumexp(log_w, dim=0))
+            total += log_w.sum(dim=0)
+        niwae.append(-(lse - math.log(k)).cpu())
+        nelbo.append(-(total / k).cpu())
         bar.update(len(xb))
     bar.close()
     return {"niwae": torch.cat(niwae), "nelbo": torch.cat(nelbo)}
