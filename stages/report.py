@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_path(args.out.with_suffix(".csv")) as tmp:
         rows.to_csv(tmp, index=False)
     with atomic_path(args.out.with_suffix(".md")) as tmp:
-        tmp.write_text(markdown_report(params.report.title, rows, records, Path("reports/figures")))
+        tmp.write_text(markdown_report(params.report.title, rows, records))
     scales = sorted({r["scale"] for r in records})
     print(f"report: {len(rows)} rows from {len(records)} metrics files (scales: {', '.join(scales) or 'none'}) "
           f"-> {args.out}.md, {args.out}.csv")

@@ -97,7 +97,6 @@ class Params(Strict):
     mnist: MnistConfig
     models: dict[str, VAEConfig]
     report: ReportConfig
-    raw: dict = Field(repr=False, description="params.yaml as read, for provenance")
 
     def model(self, name: str) -> VAEConfig:
         if name not in self.models:
@@ -205,7 +204,7 @@ def load_params(path: str | Path = PARAMS_FILE, scale: str | None = None) -> Par
     report = _resolve_block(raw.get("report"), "report", scale, ReportConfig)
     top = {k: raw.get(k) for k in ("seed", "threads", "device")}
     try:
-        return Params(scale=scale, mnist=mnist, models=models, report=report, raw=dict(raw), **top)
+        return Params(scale=scale, mnist=mnist, models=models, report=report, **top)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])

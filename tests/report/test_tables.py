@@ -50,7 +50,7 @@ def test_load_metrics_and_markdown(tmp_path):
     records = load_metrics(tmp_path / "metrics")
     assert [r["scale"] for r in records] == ["paper", "quick"]
     df = comparison_rows(records)
-    md = markdown_report("title", df, records, tmp_path)
+    md = markdown_report("title", df, records)
     assert md.startswith("# title")
     assert "| paper | vae_mlp |" in md and "| quick | vae_mlp |" in md        # provenance of both scales
     assert "![samples](figures/paper/vae_mlp/samples.png)" in md
