@@ -77,3 +77,14 @@ def test_stage_stops_with_one_line_and_writes_nothing(tmp_path):
     assert lines == ["error: params.yaml: data.mnist.n_train = -5: Input should be greater than 0"]
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_cuda_without_a_gpu_is_a_params_error(monkeypatch):
+    import torch
+
+    from genlab.training.runtime import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="device = 'cuda'"):
+        pick_device("cuda")
+    assert pick_device("auto").type == "cpu"

@@ -7,6 +7,8 @@ import random
 import numpy as np
 import torch
 
+from genlab.config import ConfigError
+
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
@@ -27,5 +29,5 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("params.yaml: device = 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
+        raise ConfigError("params.yaml: device = 'cuda': torch sees no CUDA device; expected 'auto' or 'cpu'")
     return torch.device(name)
