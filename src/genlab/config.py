@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Literal, Mapping, Optional
+from typing import Any, Literal, Mapping, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 SCALES = ("tiny", "quick", "paper")
 PARAMS_FILE = "params.yaml"
@@ -60,6 +60,8 @@ class TrainConfig(Strict):
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
     lr: float = Field(gt=0)
+    optimizer: Literal["adam", "sgd"] = "adam"
+    momentum: float = Field(default=0.0, ge=0, lt=1, description="sgd only")
     n_train: Optional[int] = Field(default=None, gt=0, description="train on the first n images only")
 
 
@@ -79,8 +81,50 @@ class VAEConfig(Strict):
     evaluate: VAEEvaluateConfig
 
 
+class AutoEncoderArchConfig(Strict):
+    hidden: int = Field(gt=0, description="sigmoid hidden units")
+    tied_weights: bool = Field(description="decoder weight = encoder weight transposed")
+
+
+class AutoEncoderObjective(Strict):
+    noise: Literal["none", "gaussian", "masking"]
+    noise_level: float = Field(ge=0, description="gaussian: std; masking: probability a pixel is zeroed")
+    contraction: float = Field(ge=0, description="lambda of the CAE penalty lambda * ||J_f(x)||_F^2")
+    weight_decay: float = Field(ge=0, description="coefficient of ||W||^2 (weights, not biases)")
+
+    @model_validator(mode="after")
+    def _noise_needs_level(self):
+        if self.noise == "masking" and not self.noise_level < 1:
+            raise ValueError(f"masking noise_level = {self.noise_level}: must be below 1")
+        if (self.noise == "none") != (self.noise_level == 0):
+            raise ValueError(f"noise = {self.noise!r} with noise_level = {self.noise_level}: a noise needs a "
+                             "level above 0 and noise 'none' needs level 0")
+        return self
+
+
+class AutoEncoderEvaluateConfig(Strict):
+    batch_size: int = Field(gt=0)
+    saturation_threshold: float = Field(gt=0, lt=0.5, description="h < t or h > 1 - t counts as saturated")
+    probe_n_train: int = Field(gt=0, description="training images of the logistic-regression probe")
+    probe_max_iter: int = Field(gt=0)
+    contraction_radii: list[float] = Field(min_length=1, description="input-space distances of the curve")
+    contraction_n_points: int = Field(gt=0, description="test points the contraction curve averages over")
+    grid_size: int = Field(gt=0, description="filters and reconstructions are grid_size x grid_size")
+
+
+class AutoEncoderConfig(Strict):
+    family: Literal["autoencoder"]
+    model: AutoEncoderArchConfig
+    objective: AutoEncoderObjective
+    train: TrainConfig
+    finetune: TrainConfig
+    evaluate: AutoEncoderEvaluateConfig
+
+
+ModelConfig = Union[VAEConfig, AutoEncoderConfig]
+
 # name in params.yaml `family` -> schema of that family's block
-FAMILY_SCHEMAS: dict[str, type[Strict]] = {"vae": VAEConfig}
+FAMILY_SCHEMAS: dict[str, type[Strict]] = {"vae": VAEConfig, "autoencoder": AutoEncoderConfig}
 
 
 class ReportConfig(Strict):
@@ -95,10 +139,10 @@ class Params(Strict):
     threads: int = Field(ge=0)
     device: Literal["auto", "cpu", "cuda"]
     mnist: MnistConfig
-    models: dict[str, VAEConfig]
+    models: dict[str, ModelConfig]
     report: ReportConfig
 
-    def model(self, name: str) -> VAEConfig:
+    def model(self, name: str) -> ModelConfig:
         if name not in self.models:
             raise ConfigError(f"{PARAMS_FILE}: models.{name} does not exist; known models: {', '.join(self.models)}")
         return self.models[name]

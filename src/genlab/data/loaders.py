@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, TensorDataset
 
 from genlab.data.mnist import binarize
 
@@ -35,3 +35,15 @@ def heldout_binarized(images: torch.Tensor, binarization: str, split: str, seed:
     """A held-out split binarized once: fixed by `seed`, so every evaluation sees the same bits."""
     generator = torch.Generator().manual_seed(seed * 1000 + _SPLIT_OFFSET[split])
     return binarize(images, binarization, generator=generator)
+
+
+def intensities(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float intensities in [0, 1] (x / 255), for models of grey levels."""
+    return images.float() / 255.0
+
+
+def tensor_loader(*tensors: torch.Tensor, batch_size: int, generator: torch.Generator) -> DataLoader:
+    """Shuffled tuples of batches (e.g. images, labels) in an order drawn from `generator`."""
+    dataset = TensorDataset(*tensors)
+    sampler = BatchSampler(RandomSampler(dataset, generator=generator), batch_size=batch_size, drop_last=False)
+    return DataLoader(dataset, sampler=sampler, batch_size=None)

@@ -1,4 +1,4 @@
-"""The interface every genlab model shares."""
+"""The interfaces every genlab model shares."""
 from __future__ import annotations
 
 import abc
@@ -7,16 +7,21 @@ import torch
 from torch import nn
 
 
-class GenerativeModel(nn.Module, abc.ABC):
-    """A model the training loop can fit and the evaluate stage can sample.
+class Trainable(nn.Module, abc.ABC):
+    """A model the training loop can fit.
 
-    `loss(x)` returns the scalar minimised by the optimiser and a dict of per-batch
-    figures (floats, already averaged over the batch) to log beside it.
+    `loss(*batch)` returns the scalar minimised by the optimiser and a dict of per-batch
+    figures (floats, already averaged over the batch) to log beside it. A batch is one
+    tensor (images) or a tuple (images, labels).
     """
 
     @abc.abstractmethod
-    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, *batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         ...
+
+
+class GenerativeModel(Trainable):
+    """A trainable model the evaluate stage can sample."""
 
     @abc.abstractmethod
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -48,6 +48,30 @@ def latent_scatter(codes: np.ndarray, labels: np.ndarray, path: str | os.PathLik
     return _save(fig, path)
 
 
+def curves(series: dict[str, tuple[list[float], list[float]]], path: str | os.PathLike, title: str,
+           axis_names: tuple[str, str], logx: bool = False, reference: float | None = None) -> Path:
+    """One line per named (x, y) series on one chart; `reference` draws a dashed horizontal line."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for name, (x, y) in series.items():
+        ax.plot(x, y, marker="o", markersize=3, label=name)
+    if reference is not None:
+        ax.axhline(reference, color="grey", linestyle="--", linewidth=0.8)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(axis_names[0])
+    ax.set_ylabel(axis_names[1])
+    ax.set_title(title)
+    ax.legend()
+    return _save(fig, path)
+
+
+def filters(weight: torch.Tensor, image_shape: tuple[int, ...], n: int) -> torch.Tensor:
+    """The first n rows of a (hidden, D) weight matrix as images, each scaled to [0, 1]."""
+    w = weight[:n].detach().cpu().float()
+    lo, hi = w.min(dim=1, keepdim=True).values, w.max(dim=1, keepdim=True).values
+    return ((w - lo) / (hi - lo).clamp_min(1e-12)).view(n, *image_shape)
+
+
 def _save(fig, path: str | os.PathLike) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:

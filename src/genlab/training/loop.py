@@ -117,17 +117,27 @@ class Trainer:
         bar = tqdm(self.loader, desc=f"epoch {self.epoch + 1}/{self.epochs}", leave=False, unit="batch",
                    dynamic_ncols=True, mininterval=1.0, disable=None)
         for batch in bar:
-            batch = batch.to(self.device, non_blocking=True)
-            loss, figures = self.model.loss(batch)
+            batch = tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)  # images[, labels]
+            batch = tuple(t.to(self.device, non_blocking=True) for t in batch)
+            loss, figures = self.model.loss(*batch)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss is {loss.item()} at epoch {self.epoch + 1}, step {self.step}")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             self.step += 1
-            b = batch.shape[0]
+            b = batch[0].shape[0]
             n += b
             for k, v in figures.items():
                 sums[k] = sums.get(k, 0.0) + v * b
             bar.set_postfix(loss=f"{loss.item():.4g}", refresh=False)
         return {k: v / n for k, v in sums.items()}
+
+
+def make_optimizer(parameters: Iterable[torch.nn.Parameter], cfg) -> torch.optim.Optimizer:
+    """The optimiser a `train` block of params.yaml names (`optimizer`, `lr`, `momentum`)."""
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=cfg.lr)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(parameters, lr=cfg.lr, momentum=cfg.momentum)
+    raise ValueError(f"optimizer {cfg.optimizer!r}: expected 'adam' or 'sgd'")
