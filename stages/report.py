@@ -2,8 +2,10 @@
 
     python stages/report.py --metrics metrics --out reports/paper_comparison
 
-Writes <out>.csv (columns model,dataset,metric,unit,paper,paper_source,scale,ours,protocol,note)
-and <out>.md (the same rows, deviations, provenance and figure links).
+Writes <out>.csv (columns model,dataset,metric,unit,paper,paper_source,scale,ours,protocol,note),
+<out>.md (the same rows, deviations, provenance and figure links) and, when auto-encoders
+were evaluated, reports/contraction_curves.png: Rifai et al.'s contraction curve of every
+auto-encoder on one chart, one panel per scale.
 """
 from __future__ import annotations
 
@@ -13,7 +15,10 @@ from pathlib import Path
 
 from genlab.io import atomic_path
 from genlab.pipeline import load_params, stage_main
-from genlab.report.tables import comparison_rows, load_metrics, markdown_report
+from genlab.report import figures
+from genlab.report.tables import SCALE_ORDER, comparison_rows, load_metrics, markdown_report
+
+CONTRACTION_CHART = Path("reports/contraction_curves.png")
 
 
 @stage_main
@@ -25,6 +30,13 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params()
     records = load_metrics(args.metrics)
     rows = comparison_rows(records)
+    panels: dict[str, dict] = {}
+    for r in sorted(records, key=lambda r: (SCALE_ORDER.get(r["scale"], 9), r["model"])):
+        if "contraction_curve" in r:
+            c = r["contraction_curve"]
+            panels.setdefault(f"{r['scale']} scale", {})[r["model"]] = (c["radius"], c["ratio_mean"])
+    figures.curves(panels or {"no auto-encoder evaluated yet": {}}, CONTRACTION_CHART,
+                   ("distance r from a test point (input space)", "mean ||f(x + r u) - f(x)|| / r"), logx=True)
     with atomic_path(args.out.with_suffix(".csv")) as tmp:
         rows.to_csv(tmp, index=False)
     with atomic_path(args.out.with_suffix(".md")) as tmp:

@@ -88,3 +88,21 @@ def test_cuda_without_a_gpu_is_a_params_error(monkeypatch):
     with pytest.raises(ConfigError, match="device = 'cuda'"):
         pick_device("cuda")
     assert pick_device("auto").type == "cpu"
+
+
+def test_autoencoder_blocks_resolve_with_the_paper_architecture():
+    for scale in SCALES:
+        params = load_params(REPO / "params.yaml", scale=scale)
+        for name in ("ae", "ae_wd", "dae_g", "dae_b", "cae"):
+            cfg = params.models[name]
+            assert cfg.family == "autoencoder" and cfg.model.hidden == 1000 and cfg.model.tied_weights
+    paper = load_params(REPO / "params.yaml", scale="paper").models
+    assert paper["cae"].objective.contraction > 0 and paper["dae_b"].objective.noise == "masking"
+    assert paper["ae"].objective.model_dump() == {"noise": "none", "noise_level": 0.0, "contraction": 0.0,
+                                                  "weight_decay": 0.0}
+
+
+def test_noise_without_a_level_is_refused(tmp_path):
+    msg = _error(tmp_path, lambda r: r["models"]["dae_g"]["objective"].update(noise_level=0.0))
+    assert msg.startswith("params.yaml: models.dae_g.objective = ")
+    assert "noise = 'gaussian' with noise_level = 0.0" in msg

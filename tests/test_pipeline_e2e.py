@@ -23,7 +23,9 @@ import yaml
 from tests.conftest import REPO, write_canonical_mnist
 
 pytestmark = pytest.mark.slow
-MODELS = ("vae_mlp", "vae_mlp_sbin", "vae_mlp_z2", "vae_conv")
+VAE_MODELS = ("vae_mlp", "vae_mlp_sbin", "vae_mlp_z2", "vae_conv", "vae_conv_cond")
+AE_MODELS = ("ae", "ae_wd", "dae_g", "dae_b", "cae")
+MODELS = VAE_MODELS + AE_MODELS
 
 
 def _files_to_copy() -> list[str]:
@@ -88,6 +90,8 @@ def project(tmp_path_factory) -> Project:
         raw["data"]["mnist"]["overrides"]["paper"] = copy.deepcopy(raw["data"]["mnist"]["overrides"]["tiny"])
         for m in MODELS:
             raw["models"][m]["overrides"]["paper"] = copy.deepcopy(raw["models"][m]["overrides"]["tiny"])
+        for block in (raw["classifier"], raw["sample_quality"]):
+            block["overrides"]["paper"] = copy.deepcopy(block["overrides"]["tiny"])
     p.edit_params(tiny)
     p.run("git", "init", "-q")
     p.commit("clone")
@@ -98,27 +102,52 @@ def test_repro_builds_every_output(project):
     start = time.perf_counter()
     out = project.dvc("repro").stdout
     elapsed = time.perf_counter() - start
-    assert _stages_run(out) == {"prepare", "report"} | {f"{s}@{m}" for s in ("train", "evaluate") for m in MODELS}
+    assert _stages_run(out) == ({"prepare", "train_classifier", "fid_reference", "report"}
+                                | {f"{s}@{m}" for s in ("train", "evaluate") for m in MODELS}
+                                | {f"sample_quality@{m}" for m in VAE_MODELS})
     root = project.root
     assert (root / "data/tiny/mnist.npz").exists()
     for m in MODELS:
-        assert (root / f"models/tiny/{m}/checkpoint.pt").exists()
         assert (root / f"models/tiny/{m}/samples/epoch_000.png").exists()
-        history = pd.read_csv(root / f"models/tiny/{m}/history.csv")
-        assert history["epoch"].tolist() == [1, 2]
         record = json.loads((root / f"metrics/tiny/{m}.json").read_text())
         assert record["scale"] == "tiny" and record["protocol"]["n_test"] == 400
-        assert record["test_niwae_nats"] <= record["test_nelbo_k_nats"] + 1e-6
-        assert record["test_nelbo_bpd"] == pytest.approx(record["test_nelbo_nats"] / (784 * 0.6931471805599453))
         assert len(record["provenance"]["data_sha256"]) == 64
         for fig in record["figures"]:
             assert (root / fig).exists(), fig
+    for m in VAE_MODELS:
+        assert (root / f"models/tiny/{m}/checkpoints/train.pt").exists()
+        assert pd.read_csv(root / f"models/tiny/{m}/history.csv")["epoch"].tolist() == [1, 2]
+        record = json.loads((root / f"metrics/tiny/{m}.json").read_text())
+        assert record["test_niwae_nats"] <= record["test_nelbo_k_nats"] + 1e-6
+        assert record["test_nelbo_bpd"] == pytest.approx(record["test_nelbo_nats"] / (784 * 0.6931471805599453))
+    for m in AE_MODELS:
+        assert (root / f"models/tiny/{m}/checkpoints/pretrain.pt").exists()
+        assert (root / f"models/tiny/{m}/checkpoints/finetune.pt").exists()
+        assert pd.read_csv(root / f"models/tiny/{m}/history.csv")["epoch"].tolist() == [1]
+        record = json.loads((root / f"metrics/tiny/{m}.json").read_text())
+        assert 0 <= record["test_error_finetuned_pct"] < 60    # learnt something in one epoch (chance: 90%)
+        assert 0 <= record["test_error_probe_pct"] < 60
+        assert record["jacobian_fro_mean"] > 0 and 0 <= record["saturated_pct"] <= 100
+        curve = record["contraction_curve"]
+        assert len(curve["ratio_mean"]) == len(curve["radius"]) and all(r > 0 for r in curve["ratio_mean"])
+    assert (root / "reports/contraction_curves.png").stat().st_size > 1000
+    reference = json.loads((root / "metrics/tiny/reference/fid.json").read_text())["fid"]["classifier"]
+    assert 0 <= reference["real_train_vs_test"] < reference["noise_vs_test"]   # real is nearer real than noise
+    assert reference["n_real"] == 400 and len(reference["weights_sha256"]) == 64
+    assert (root / "data/tiny/fid_stats/classifier_test.npz").exists()
+    for m in VAE_MODELS:
+        samples = json.loads((root / f"metrics/tiny/samples/{m}.json").read_text())
+        assert samples["fid_classifier"] > 0 and "fid_inception" not in samples
+        assert samples["sample_metrics"]["fid_classifier"]["n_samples"] == 400
+    cas = json.loads((root / "metrics/tiny/samples/vae_conv_cond.json").read_text())
+    assert 0 <= cas["cas_top1_pct"] <= 100 and cas["cas_top1_pct"] == pytest.approx(100 * cas["cas_accuracy"])
+    assert "cas_top1_pct" not in json.loads((root / "metrics/tiny/samples/vae_conv.json").read_text())
     assert (root / "reports/figures/tiny/vae_mlp_z2/manifold.png").exists()
     assert not (root / "reports/figures/tiny/vae_mlp/manifold.png").exists()
     csv = pd.read_csv(root / "reports/paper_comparison.csv")
     assert list(csv.columns) == ["model", "dataset", "metric", "unit", "paper", "paper_source", "scale", "ours",
                                  "protocol", "note"]
-    assert set(csv["scale"]) == {"tiny"} and 0.1377 in csv["paper"].tolist()
+    assert set(csv["scale"]) == {"tiny"} and 0.1377 in csv["paper"].tolist() and 1.14 in csv["paper"].tolist()
     print(f"tiny dvc repro: {elapsed:.1f}s")
 
 
@@ -128,11 +157,16 @@ def test_every_stage_is_an_mlflow_run(project):
     mlflow.set_tracking_uri(project.env["MLFLOW_TRACKING_URI"])
     runs = mlflow.search_runs(experiment_names=["genlab"])
     tags = set(zip(runs["tags.genlab.stage"], runs["tags.genlab.model"], runs["tags.genlab.scale"]))
-    assert tags == {(s, m, "tiny") for s in ("train", "evaluate") for m in MODELS}
+    assert tags == ({(s, m, "tiny") for s in ("train", "evaluate") for m in MODELS}
+                    | {("sample_quality", m, "tiny") for m in VAE_MODELS}
+                    | {("train", "classifier", "tiny"), ("fid_reference", "reference", "tiny")})
     train = runs[(runs["tags.genlab.stage"] == "train") & (runs["tags.genlab.model"] == "vae_mlp")].iloc[0]
     assert train["params.model.z_dim"] == "20" and len(train["tags.genlab.git_commit"]) >= 40
-    history = mlflow.MlflowClient().get_metric_history(train["run_id"], "valid_nelbo")
+    history = mlflow.MlflowClient().get_metric_history(train["run_id"], "valid_loss")
     assert [h.step for h in history] == [1, 2]
+    cae = runs[(runs["tags.genlab.stage"] == "train") & (runs["tags.genlab.model"] == "cae")].iloc[0]
+    assert cae["params.objective.contraction"] == "0.1"
+    assert [h.step for h in mlflow.MlflowClient().get_metric_history(cae["run_id"], "finetune_valid_error")] == [1]
 
 
 def test_second_repro_does_nothing(project):
@@ -153,15 +187,24 @@ def test_metrics_and_plots_commands(project):
 def test_changing_a_vae_conv_param_reruns_only_its_stages(project):
     project.edit_params(lambda raw: raw["models"]["vae_conv"]["overrides"]["tiny"]["train"].update(lr=2e-3))
     out = project.dvc("repro").stdout
-    assert _stages_run(out) == {"train@vae_conv", "evaluate@vae_conv", "report"}
+    assert _stages_run(out) == {"train@vae_conv", "evaluate@vae_conv", "sample_quality@vae_conv", "report"}
     project.commit("vae_conv lr")
+
+
+def test_changing_a_finetune_param_reuses_the_pretraining(project):
+    project.edit_params(lambda raw: raw["models"]["ae"]["overrides"]["tiny"]["finetune"].update(lr=0.05))
+    out = project.dvc("repro").stdout
+    assert _stages_run(out) == {"train@ae", "evaluate@ae", "report"}
+    assert "checkpoints/pretrain.pt: resuming after epoch 1/1 (complete)" in out
+    assert "finetune.pt: made with another config, data or code; training from scratch" in out
+    project.commit("ae finetune lr")
 
 
 def test_killed_training_resumes_from_its_checkpoint(project):
     def long_run(raw):
         raw["models"]["vae_mlp"]["overrides"]["tiny"]["train"].update(epochs=60, n_train=256)
     project.edit_params(long_run)
-    ckpt = project.root / "models/tiny/vae_mlp/checkpoint.pt"
+    ckpt = project.root / "models/tiny/vae_mlp/checkpoints/train.pt"
     import torch
 
     proc = subprocess.Popen([str(Path(sys.executable).parent / "dvc"), "repro", "train@vae_mlp"], cwd=project.root,
@@ -198,7 +241,7 @@ def test_killed_training_resumes_from_its_checkpoint(project):
                               filter_string="tags.`genlab.model` = 'vae_mlp' and tags.`genlab.stage` = 'train'")
     resumed = runs[runs["tags.genlab.resumed"] == "true"]
     assert len(resumed) == 1   # the killed run continued in the same MLflow run
-    steps = [h.step for h in mlflow.MlflowClient().get_metric_history(resumed.iloc[0]["run_id"], "valid_nelbo")]
+    steps = [h.step for h in mlflow.MlflowClient().get_metric_history(resumed.iloc[0]["run_id"], "valid_loss")]
     assert sorted(set(steps)) == list(range(1, 61))
 
 

@@ -54,6 +54,7 @@ class VAEArchConfig(Strict):
     z_dim: int = Field(gt=0)
     hidden: int = Field(default=512, gt=0, description="MLP hidden units")
     channels: int = Field(default=32, gt=0, description="conv: channels of the first layer")
+    conditional: bool = Field(default=False, description="class-conditional (CVAE): the label enters both nets")
 
 
 class TrainConfig(Strict):
@@ -62,6 +63,7 @@ class TrainConfig(Strict):
     lr: float = Field(gt=0)
     optimizer: Literal["adam", "sgd"] = "adam"
     momentum: float = Field(default=0.0, ge=0, lt=1, description="sgd only")
+    lr_decay: float = Field(default=1.0, gt=0, le=1, description="lr multiplied by this after every epoch")
     n_train: Optional[int] = Field(default=None, gt=0, description="train on the first n images only")
 
 
@@ -127,6 +129,43 @@ ModelConfig = Union[VAEConfig, AutoEncoderConfig]
 FAMILY_SCHEMAS: dict[str, type[Strict]] = {"vae": VAEConfig, "autoencoder": AutoEncoderConfig}
 
 
+class ClassifierArchConfig(Strict):
+    channels: list[int] = Field(min_length=2, max_length=2, description="channels of the two conv layers")
+    features: int = Field(gt=0, description="penultimate layer: the Fréchet classifier distance's features")
+    dropout: float = Field(ge=0, lt=1)
+
+
+class ClassifierEvaluateConfig(Strict):
+    batch_size: int = Field(gt=0)
+    min_accuracy: float = Field(gt=0, le=1, description="the stage fails below this test accuracy")
+
+
+class ClassifierConfig(Strict):
+    """The MNIST classifier behind fid_classifier and CAS (models/classifier.py)."""
+
+    model: ClassifierArchConfig
+    train: TrainConfig
+    evaluate: ClassifierEvaluateConfig
+
+
+class InceptionConfig(Strict):
+    enabled: bool
+    weights: Literal["embedded", "path"]
+    path: Optional[str] = Field(default=None, description="weights file when weights = path")
+    embedded: EmbeddedArtifact
+    batch_size: int = Field(gt=0)
+
+
+class SampleQualityConfig(Strict):
+    """FID (classifier and Inception features) and CAS of the models that sample images."""
+
+    models: list[str]
+    n_samples: int = Field(gt=1, description="samples per model, and real images per split, for every FID")
+    batch_size: int = Field(gt=0)
+    allow_small_sample: bool = Field(description="compute Inception FID from fewer than 2048 samples anyway")
+    inception: InceptionConfig
+
+
 class ReportConfig(Strict):
     title: str
 
@@ -140,6 +179,8 @@ class Params(Strict):
     device: Literal["auto", "cpu", "cuda"]
     mnist: MnistConfig
     models: dict[str, ModelConfig]
+    classifier: ClassifierConfig
+    sample_quality: SampleQualityConfig
     report: ReportConfig
 
     def model(self, name: str) -> ModelConfig:
@@ -219,7 +260,7 @@ def load_params(path: str | Path = PARAMS_FILE, scale: str | None = None) -> Par
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: expected a mapping at the top level")
 
-    known_top = {"scale", "seed", "threads", "device", "data", "models", "report"}
+    known_top = {"scale", "seed", "threads", "device", "data", "models", "classifier", "sample_quality", "report"}
     for key in raw:
         if key not in known_top:
             raise ConfigError(f"{PARAMS_FILE}: {key}: unknown key; expected one of {', '.join(sorted(known_top))}")
@@ -245,10 +286,20 @@ def load_params(path: str | Path = PARAMS_FILE, scale: str | None = None) -> Par
             )
         models[name] = _resolve_block(block, f"models.{name}", scale, FAMILY_SCHEMAS[family])
 
+    classifier = _resolve_block(raw.get("classifier"), "classifier", scale, ClassifierConfig)
+    sample_quality = _resolve_block(raw.get("sample_quality"), "sample_quality", scale, SampleQualityConfig)
+    for i, name in enumerate(sample_quality.models):
+        if name not in models or models[name].family != "vae":
+            vaes = [n for n, m in models.items() if m.family == "vae"]
+            raise ConfigError(f"{PARAMS_FILE}: sample_quality.models[{i}] = {name!r}: expected a model that samples "
+                              f"images, one of {', '.join(vaes)}")
+    if sample_quality.inception.weights == "path" and not sample_quality.inception.path:
+        raise ConfigError(f"{PARAMS_FILE}: sample_quality.inception.path: required when weights = 'path'")
     report = _resolve_block(raw.get("report"), "report", scale, ReportConfig)
     top = {k: raw.get(k) for k in ("seed", "threads", "device")}
     try:
-        return Params(scale=scale, mnist=mnist, models=models, report=report, **top)
+        return Params(scale=scale, mnist=mnist, models=models, classifier=classifier,
+                      sample_quality=sample_quality, report=report, **top)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])

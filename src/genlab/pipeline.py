@@ -61,7 +61,11 @@ def resolved_params(params: Params, model: str) -> dict[str, Any]:
 
 def provenance(params: Params, model: str, **hashes: str) -> dict[str, Any]:
     """Where a figure came from: code version, resolved params and their hash, input hashes."""
-    resolved = resolved_params(params, model)
+    return provenance_of(resolved_params(params, model), **hashes)
+
+
+def provenance_of(resolved: dict[str, Any], **hashes: str) -> dict[str, Any]:
+    """Provenance record for figures that depend on the `resolved` params and the hashed inputs."""
     return {
         "git_commit": git_commit(),
         "code_sha256": code_hash(),
@@ -71,4 +75,4 @@ def provenance(params: Params, model: str, **hashes: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["StageError", "stage_main", "setup", "code_hash", "resolved_params", "provenance", "load_params", "Params"]
+__all__ = ["StageError", "stage_main", "setup", "code_hash", "resolved_params", "provenance", "provenance_of", "load_params", "Params"]

@@ -32,7 +32,9 @@ def test_conv_needs_sizes_divisible_by_four():
 
 def test_registry_builds_every_model_in_params():
     params = load_params(REPO / "params.yaml", scale="quick")
-    for name, cfg in params.models.items():
+    vaes = {name: cfg for name, cfg in params.models.items() if cfg.family == "vae"}
+    assert len(vaes) >= 4
+    for name, cfg in vaes.items():
         model = build_model(cfg, (1, 28, 28))
         assert model.z_dim == cfg.model.z_dim, name
 
@@ -42,3 +44,48 @@ def test_sample_is_reproducible_with_a_generator():
     a = model.sample(3, generator=torch.Generator().manual_seed(1))
     b = model.sample(3, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_conditional_vae_uses_the_label(arch):
+    torch.manual_seed(0)
+    model = VAE((1, 28, 28), z_dim=4, arch=arch, channels=8, hidden=32, n_classes=10)
+    assert model.conditional
+    x = torch.rand(6, 1, 28, 28).round()
+    y = torch.tensor([0, 1, 2, 3, 4, 5])
+    loss, figs = model.loss(x, y)
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    z = torch.randn(6, 4)
+    # the same z decodes differently under different labels: the label reaches the decoder
+    assert not torch.allclose(model.decode(z, y), model.decode(z, (y + 1) % 10))
+    m0, _ = model.encode(x, y)
+    m1, _ = model.encode(x, (y + 1) % 10)
+    assert not torch.allclose(m0, m1)  # ... and the encoder
+    with pytest.raises(ValueError, match="needs one label per image"):
+        model.loss(x)
+
+
+def test_conditional_sample_draws_each_class_in_turn():
+    torch.manual_seed(0)
+    model = VAE((1, 28, 28), z_dim=4, hidden=32, n_classes=10)
+    a = model.sample(20, generator=torch.Generator().manual_seed(1))
+    b = model.sample(20, generator=torch.Generator().manual_seed(1), labels=torch.arange(20) % 10)
+    torch.testing.assert_close(a, b)
+    assert a.shape == (20, 1, 28, 28)
+
+
+def test_conditional_bounds_are_on_log_p_x_given_y():
+    from genlab.metrics.likelihood import dataset_iwae, dataset_nelbo
+
+    torch.manual_seed(0)
+    model = VAE((1, 28, 28), z_dim=4, hidden=32, n_classes=10)
+    x = torch.rand(8, 1, 28, 28).round()
+    y = torch.arange(8) % 10
+    torch.manual_seed(1)
+    nelbo = dataset_nelbo(model, x, 3, y=y)["nelbo"]
+    torch.manual_seed(1)
+    direct = torch.cat([sum(model.elbo_terms(x[i:i + 3], y[i:i + 3])) for i in range(0, 8, 3)])
+    torch.testing.assert_close(nelbo, direct.detach())
+    iwae = dataset_iwae(model, x, 16, 4, y=y)
+    assert torch.all(iwae["niwae"] <= iwae["nelbo"] + 1e-4)

@@ -122,3 +122,22 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
             tmp.write_bytes(b"new but partial")
             raise RuntimeError
     assert target.read_bytes() == b"old"
+
+
+def test_optimizer_and_per_epoch_lr_decay_from_params():
+    from genlab.config import TrainConfig
+    from genlab.training.loop import make_optimizer, make_scheduler
+
+    w = torch.nn.Parameter(torch.zeros(2))
+    cfg = TrainConfig(epochs=3, batch_size=4, lr=0.4, optimizer="sgd", momentum=0.5, lr_decay=0.5)
+    opt = make_optimizer([w], cfg)
+    assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["momentum"] == 0.5
+    sched = make_scheduler(opt, cfg)
+    lrs = []
+    for _ in range(3):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs == pytest.approx([0.2, 0.1, 0.05])
+    assert make_scheduler(opt, TrainConfig(epochs=1, batch_size=1, lr=1.0)) is None  # lr_decay 1: constant
+    assert isinstance(make_optimizer([w], TrainConfig(epochs=1, batch_size=1, lr=1e-3)), torch.optim.Adam)

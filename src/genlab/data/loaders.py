@@ -14,19 +14,22 @@ class BinarizedImages(Dataset):
     """uint8 images binarized on access: a fresh Bernoulli draw per access when stochastic
     (dynamic binarization), the same {0, 1} image every time when thresholded."""
 
-    def __init__(self, images: torch.Tensor, method: str):
-        self.images, self.method = images, method
+    def __init__(self, images: torch.Tensor, method: str, labels: torch.Tensor | None = None):
+        self.images, self.method, self.labels = images, method, labels
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index) -> torch.Tensor:  # index: a list of indices (batched access)
-        return binarize(self.images[index], self.method)
+    def __getitem__(self, index):  # index: a list of indices (batched access)
+        x = binarize(self.images[index], self.method)
+        return x if self.labels is None else (x, self.labels[index])
 
 
-def train_loader(images: torch.Tensor, batch_size: int, binarization: str, generator: torch.Generator) -> DataLoader:
-    """Shuffled batches in an order drawn from `generator` (checkpointed for exact resumes)."""
-    dataset = BinarizedImages(images, binarization)
+def train_loader(images: torch.Tensor, batch_size: int, binarization: str, generator: torch.Generator,
+                 labels: torch.Tensor | None = None) -> DataLoader:
+    """Shuffled batches (images, or (images, labels) when `labels` is given) in an order drawn
+    from `generator` (checkpointed for exact resumes)."""
+    dataset = BinarizedImages(images, binarization, labels)
     sampler = BatchSampler(RandomSampler(dataset, generator=generator), batch_size=batch_size, drop_last=False)
     return DataLoader(dataset, sampler=sampler, batch_size=None)
 

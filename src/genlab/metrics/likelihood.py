@@ -58,11 +58,18 @@ def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def dataset_nelbo(model, x: torch.Tensor, batch_size: int, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-    """Per-image reconstruction NLL, KL and negative ELBO (nats) of `model` on binarized `x`."""
+def _labels(y: torch.Tensor | None, start: int, stop: int, device) -> torch.Tensor | None:
+    return None if y is None else y[start:stop].to(device)
+
+
+def dataset_nelbo(model, x: torch.Tensor, batch_size: int, device: torch.device | str = "cpu",
+                  y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Per-image reconstruction NLL, KL and negative ELBO (nats) of `model` on binarized `x`
+    (with labels `y` for a class-conditional model: then the bounds are on log p(x|y))."""
     recon, kl = [], []
     for start in range(0, len(x), batch_size):  # one pass, seconds: no progress bar
-        r, k = model.elbo_terms(x[start:start + batch_size].to(device))
+        xb, yb = x[start:start + batch_size].to(device), _labels(y, start, start + batch_size, device)
+        r, k = model.elbo_terms(xb) if yb is None else model.elbo_terms(xb, yb)
         recon.append(r.cpu())
         kl.append(k.cpu())
     recon_t, kl_t = torch.cat(recon), torch.cat(kl)
@@ -71,7 +78,8 @@ def dataset_nelbo(model, x: torch.Tensor, batch_size: int, device: torch.device 
 
 @torch.no_grad()
 def dataset_iwae(model, x: torch.Tensor, k: int, batch_size: int,
-                 device: torch.device | str = "cpu", progress: bool = False) -> dict[str, torch.Tensor]:
+                 device: torch.device | str = "cpu", progress: bool = False,
+                 y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Per-image negative IWAE bound with k samples, and the negative ELBO averaged over the
     same k samples (so nelbo >= niwae holds image by image, by Jensen's inequality).
 
@@ -85,10 +93,12 @@ def dataset_iwae(model, x: torch.Tensor, k: int, batch_size: int,
                mininterval=2.0)  # disable=None: a bar only on a terminal
     for start in range(0, len(x), images):
         xb = x[start:start + images].to(device)
+        yb = _labels(y, start, start + images, device)
         lse = torch.full((len(xb),), -math.inf, device=device)
         total = torch.zeros(len(xb), device=device)
         for done in range(0, k, slice_k):
-            log_w = model.log_weights(xb, min(slice_k, k - done))        # (slice, B)
+            kk = min(slice_k, k - done)
+            log_w = model.log_weights(xb, kk) if yb is None else model.log_weights(xb, kk, yb)  # (kk, B)
             lse = torch.logaddexp(lse, torch.logsumexp(log_w, dim=0))
             total += log_w.sum(dim=0)
         niwae.append(-(lse - math.log(k)).cpu())

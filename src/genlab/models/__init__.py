@@ -8,10 +8,13 @@ from genlab.models.autoencoder import AutoEncoder
 from genlab.models.base import GenerativeModel, Trainable
 from genlab.models.vae import VAE
 
+N_CLASSES = 10  # MNIST digits; the label set of every class-conditional model
+
 
 def _build_vae(cfg, image_shape: tuple[int, int, int]) -> VAE:
     m = cfg.model
-    return VAE(image_shape, z_dim=m.z_dim, arch=m.arch, hidden=m.hidden, channels=m.channels)
+    return VAE(image_shape, z_dim=m.z_dim, arch=m.arch, hidden=m.hidden, channels=m.channels,
+               n_classes=N_CLASSES if m.conditional else 0)
 
 
 def _build_autoencoder(cfg, image_shape: tuple[int, int, int]) -> AutoEncoder:

@@ -103,7 +103,7 @@ class AutoEncoder(Trainable):
         if self.weight_decay > 0:
             wd = (self.weight ** 2).sum() + (0 if self.tied_weights else (self.decoder_weight ** 2).sum())
             total = total + self.weight_decay * wd
-            figures["weight_sq"] = float(wd)
+            figures["weight_sq"] = wd.item()
         figures["loss"] = total.item()
         return total, figures
 

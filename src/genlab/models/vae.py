@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from genlab.metrics.likelihood import (bernoulli_log_prob, kl_std_normal, normal_log_prob,
@@ -29,30 +30,35 @@ from genlab.metrics.likelihood import (bernoulli_log_prob, kl_std_normal, normal
 from genlab.models.base import GenerativeModel
 
 
+def _cat(h: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+    return h if c is None else torch.cat([h, c], dim=1)
+
+
 class MLPEncoder(nn.Module):
-    def __init__(self, n_dims: int, hidden: int, z_dim: int):
+    def __init__(self, n_dims: int, hidden: int, z_dim: int, cond_dim: int = 0):
         super().__init__()
-        self.body = nn.Sequential(nn.Flatten(), nn.Linear(n_dims, hidden), nn.ReLU())
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(n_dims + cond_dim, hidden), nn.ReLU())  # Flatten: checkpoint keys
         self.mean = nn.Linear(hidden, z_dim)
         self.log_std = nn.Linear(hidden, z_dim)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.body(x)
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.body(_cat(x.flatten(1), c))
         return self.mean(h), self.log_std(h)
 
 
 class MLPDecoder(nn.Module):
-    def __init__(self, image_shape: tuple[int, int, int], hidden: int, z_dim: int):
+    def __init__(self, image_shape: tuple[int, int, int], hidden: int, z_dim: int, cond_dim: int = 0):
         super().__init__()
         self.image_shape = tuple(image_shape)
-        self.net = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(), nn.Linear(hidden, math.prod(image_shape)))
+        self.net = nn.Sequential(nn.Linear(z_dim + cond_dim, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, math.prod(image_shape)))
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).view(-1, *self.image_shape)
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(_cat(z, c)).view(-1, *self.image_shape)
 
 
 class ConvEncoder(nn.Module):
-    def __init__(self, image_shape: tuple[int, int, int], channels: int, z_dim: int):
+    def __init__(self, image_shape: tuple[int, int, int], channels: int, z_dim: int, cond_dim: int = 0):
         super().__init__()
         c_in, h, w = image_shape
         self.body = nn.Sequential(
@@ -61,47 +67,52 @@ class ConvEncoder(nn.Module):
             nn.Flatten(),
         )
         n_flat = 2 * channels * (h // 4) * (w // 4)
-        self.mean = nn.Linear(n_flat, z_dim)
-        self.log_std = nn.Linear(n_flat, z_dim)
+        self.mean = nn.Linear(n_flat + cond_dim, z_dim)
+        self.log_std = nn.Linear(n_flat + cond_dim, z_dim)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.body(x)
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        h = _cat(self.body(x), c)
         return self.mean(h), self.log_std(h)
 
 
 class ConvDecoder(nn.Module):
-    def __init__(self, image_shape: tuple[int, int, int], channels: int, z_dim: int):
+    def __init__(self, image_shape: tuple[int, int, int], channels: int, z_dim: int, cond_dim: int = 0):
         super().__init__()
         c_out, h, w = image_shape
         self.start = (2 * channels, h // 4, w // 4)
-        self.fc = nn.Sequential(nn.Linear(z_dim, math.prod(self.start)), nn.ReLU())
+        self.fc = nn.Sequential(nn.Linear(z_dim + cond_dim, math.prod(self.start)), nn.ReLU())
         self.body = nn.Sequential(
             nn.ConvTranspose2d(2 * channels, channels, 4, stride=2, padding=1), nn.ReLU(),
             nn.ConvTranspose2d(channels, c_out, 4, stride=2, padding=1),
         )
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.body(self.fc(z).view(-1, *self.start))
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.body(self.fc(_cat(z, c)).view(-1, *self.start))
 
 
 class VAE(GenerativeModel):
-    """Gaussian q(z|x), N(0, I) prior, factorised Bernoulli p(x|z)."""
+    """Gaussian q(z|x[,y]), N(0, I) prior, factorised Bernoulli p(x|z[,y]).
+
+    With n_classes > 0 the model is class-conditional (a CVAE, Sohn et al. 2015): the
+    one-hot label joins the encoder's features before its Gaussian heads and the decoder's
+    input beside z; every method then takes the labels `y`.
+    """
 
     def __init__(self, image_shape: tuple[int, int, int], z_dim: int, arch: str = "mlp",
-                 hidden: int = 512, channels: int = 32):
+                 hidden: int = 512, channels: int = 32, n_classes: int = 0):
         super().__init__()
         self.image_shape = tuple(image_shape)
-        self.z_dim = z_dim
+        self.z_dim, self.n_classes = z_dim, n_classes
         n_dims = math.prod(image_shape)
         if arch == "mlp":
-            self.encoder = MLPEncoder(n_dims, hidden, z_dim)
-            self.decoder = MLPDecoder(self.image_shape, hidden, z_dim)
+            self.encoder = MLPEncoder(n_dims, hidden, z_dim, n_classes)
+            self.decoder = MLPDecoder(self.image_shape, hidden, z_dim, n_classes)
         elif arch == "conv":
             _, h, w = image_shape
             if h % 4 or w % 4:
                 raise ValueError(f"conv VAE needs height and width divisible by 4, got image shape {image_shape}")
-            self.encoder = ConvEncoder(self.image_shape, channels, z_dim)
-            self.decoder = ConvDecoder(self.image_shape, channels, z_dim)
+            self.encoder = ConvEncoder(self.image_shape, channels, z_dim, n_classes)
+            self.decoder = ConvDecoder(self.image_shape, channels, z_dim, n_classes)
         else:
             raise ValueError(f"arch {arch!r}: expected 'mlp' or 'conv'")
 
@@ -109,37 +120,54 @@ class VAE(GenerativeModel):
     def n_dims(self) -> int:
         return math.prod(self.image_shape)
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.encoder(x)
+    @property
+    def conditional(self) -> bool:
+        return self.n_classes > 0
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Bernoulli logits of p(x|z)."""
-        return self.decoder(z)
+    def _onehot(self, y: torch.Tensor | None, n: int) -> torch.Tensor | None:
+        if not self.conditional:
+            return None
+        if y is None or len(y) != n:
+            raise ValueError(f"a class-conditional VAE needs one label per image ({n}), got "
+                             f"{None if y is None else len(y)}")
+        return F.one_hot(y.long(), self.n_classes).float()
 
-    def elbo_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder(x, self._onehot(y, len(x)))
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Bernoulli logits of p(x|z[,y])."""
+        return self.decoder(z, self._onehot(y, len(z)))
+
+    def elbo_terms(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-image reconstruction NLL and KL (nats), one reparameterised sample of z."""
-        mean, log_std = self.encode(x)
+        mean, log_std = self.encode(x, y)
         z = mean + torch.exp(log_std) * torch.randn_like(mean)
-        recon_nll = -bernoulli_log_prob(self.decode(z), x)
+        recon_nll = -bernoulli_log_prob(self.decode(z, y), x)
         return recon_nll, kl_std_normal(mean, log_std)
 
-    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        recon, kl = self.elbo_terms(x)
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        recon, kl = self.elbo_terms(x, y)
         nelbo = (recon + kl).mean()
         return nelbo, {"nelbo": nelbo.item(), "recon": recon.mean().item(), "kl": kl.mean().item()}
 
-    def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
-        """log p(x, z_i) - log q(z_i|x) for k samples z_i ~ q(z|x); shape (k, B)."""
-        mean, log_std = self.encode(x)
+    def log_weights(self, x: torch.Tensor, k: int, y: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(x, z_i[|y]) - log q(z_i|x[,y]) for k samples z_i ~ q(z|x[,y]); shape (k, B)."""
+        mean, log_std = self.encode(x, y)
         eps = torch.randn((k,) + mean.shape, device=x.device, dtype=mean.dtype)
         z = mean + torch.exp(log_std) * eps                                    # (k, B, Z)
-        logits = self.decode(z.flatten(0, 1))                                  # (k*B, C, H, W)
+        logits = self.decode(z.flatten(0, 1), None if y is None else y.repeat(k))  # (k*B, C, H, W)
         log_px_z = bernoulli_log_prob(logits, x.repeat(k, 1, 1, 1)).view(k, -1)
         return log_px_z + std_normal_log_prob(z) - normal_log_prob(z, mean, log_std)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Bernoulli means of p(x|z) for z ~ N(0, I)."""
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Bernoulli means of p(x|z[,y]) for z ~ N(0, I); a conditional model without `labels`
+        draws classes 0, 1, ..., n_classes - 1, 0, 1, ... (a grid row per class when n_classes
+        divides the row length)."""
         device = next(self.parameters()).device
         z = torch.randn(n, self.z_dim, generator=generator).to(device)
-        return torch.sigmoid(self.decode(z))
+        if self.conditional and labels is None:
+            labels = torch.arange(n) % self.n_classes
+        return torch.sigmoid(self.decode(z, None if labels is None else labels.to(device)))

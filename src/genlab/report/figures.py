@@ -48,20 +48,23 @@ def latent_scatter(codes: np.ndarray, labels: np.ndarray, path: str | os.PathLik
     return _save(fig, path)
 
 
-def curves(series: dict[str, tuple[list[float], list[float]]], path: str | os.PathLike, title: str,
+def curves(panels: dict[str, dict[str, tuple[list[float], list[float]]]], path: str | os.PathLike,
            axis_names: tuple[str, str], logx: bool = False, reference: float | None = None) -> Path:
-    """One line per named (x, y) series on one chart; `reference` draws a dashed horizontal line."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for name, (x, y) in series.items():
-        ax.plot(x, y, marker="o", markersize=3, label=name)
-    if reference is not None:
-        ax.axhline(reference, color="grey", linestyle="--", linewidth=0.8)
-    if logx:
-        ax.set_xscale("log")
-    ax.set_xlabel(axis_names[0])
-    ax.set_ylabel(axis_names[1])
-    ax.set_title(title)
-    ax.legend()
+    """Line charts side by side: panel title -> {series name -> (x, y)}; `reference` draws a dashed
+    horizontal line on every panel."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 4.5), squeeze=False)
+    for ax, (title, series) in zip(axes[0], panels.items()):
+        for name, (x, y) in series.items():
+            ax.plot(x, y, marker="o", markersize=3, label=name)
+        if reference is not None:
+            ax.axhline(reference, color="grey", linestyle="--", linewidth=0.8)
+        if logx:
+            ax.set_xscale("log")
+        ax.set_xlabel(axis_names[0])
+        ax.set_ylabel(axis_names[1])
+        ax.set_title(title)
+        if series:
+            ax.legend()
     return _save(fig, path)
 
 

@@ -13,18 +13,71 @@ COLUMNS = ["model", "dataset", "metric", "unit", "paper", "paper_source", "scale
 SCALE_ORDER = {"paper": 0, "quick": 1, "tiny": 2}
 
 
+SAMPLE_FIELDS = ("fid_classifier", "fid_inception", "cas_accuracy", "cas_top1_pct", "sample_metrics")
+
+
 def load_metrics(root: Path) -> list[dict]:
-    """Every metrics/<scale>/<model>.json under `root`, each with its path."""
+    """Every metrics/<scale>/<model>.json under `root`, each with its path and the sample metrics of
+    metrics/<scale>/samples/<model>.json merged in; plus one record per reference row of
+    metrics/<scale>/reference/*.json (models `real_data`, `gaussian_noise`, `classifier`)."""
     records = []
     for path in sorted(root.glob("*/*.json")):
         record = json.loads(path.read_text())
         record["_path"] = str(path)
         records.append(record)
+    by_key = {(r["model"], r["scale"]): r for r in records}
+    for path in sorted(root.glob("*/samples/*.json")):
+        s = json.loads(path.read_text())
+        target = by_key.get((s["model"], s["scale"]))
+        if target is not None:
+            target.update({k: s[k] for k in SAMPLE_FIELDS if k in s})
+            target.setdefault("_sources", []).append({"path": str(path), "provenance": s["provenance"]})
+
+    def pseudo(model: str, scale: str, path: Path, provenance: dict, protocol: str) -> dict:
+        if (model, scale) not in by_key:
+            by_key[model, scale] = {"model": model, "scale": scale, "family": "reference", "_path": str(path),
+                                    "provenance": provenance, "protocol": {"text": protocol}}
+            records.append(by_key[model, scale])
+        return by_key[model, scale]
+
+    for path in sorted(root.glob("*/reference/*.json")):
+        r = json.loads(path.read_text())
+        if path.stem == "fid":
+            for net, row in r["fid"].items():
+                proto = r["protocol"]
+                real = pseudo("real_data", r["scale"], path, r["provenance"], proto["real"])
+                noise = pseudo("gaussian_noise", r["scale"], path, r["provenance"], proto["noise"])
+                real[f"fid_{net}"], noise[f"fid_{net}"] = row["real_train_vs_test"], row["noise_vs_test"]
+                for rec in (real, noise):
+                    rec.setdefault("sample_metrics", {})[f"fid_{net}"] = {
+                        "feature_network": row["feature_network"], "weights_sha256": row["weights_sha256"],
+                        "n_samples": row["n_noise"], "n_real": row["n_real"], "real_split": "test"}
+        elif path.stem == "classifier":
+            rec = pseudo("classifier", r["scale"], path, r["provenance"],
+                         f"trained on {r['protocol']['n_train']} real training images, tested on "
+                         f"{r['protocol']['n_test']} real test images")
+            rec["cas_top1_pct"] = 100 * r["test_accuracy"]
     return records
+
+
+_AE_PROTOCOL = {"test_error_finetuned_pct": "finetune", "test_error_probe_pct": "probe",
+                "jacobian_fro_mean": "jacobian", "saturated_pct": "saturation"}
 
 
 def protocol_text(record: dict, ref: Reference) -> str:
     p = record["protocol"]
+    if ref.ours.startswith("fid_"):
+        m = record["sample_metrics"][ref.ours]
+        return (f"{m['n_samples']} {'images' if record['family'] == 'reference' else 'samples'} vs {m['n_real']} real "
+                f"{m['real_split']} images; {m['feature_network']}; weights sha256 {m['weights_sha256'][:12]}")
+    if ref.ours == "cas_top1_pct":
+        if record["family"] == "reference":
+            return p["text"]
+        m = record["sample_metrics"]["cas_accuracy"]
+        return f"classifier trained on {m['train']}; tested on the {m['test']}"
+    if record["family"] == "autoencoder":
+        return (f"{p['split']} split, {p['n_test']} images ({p['data_source']} data); {p[_AE_PROTOCOL[ref.ours]]}; "
+                f"{record['train_epochs']} pretraining epochs")
     parts = [f"{p['split']} split, {p['binarization']} binarization ({p['data_source']} data)"]
     if "niwae" in ref.ours:
         parts.append(f"IWAE k={p['iwae_k']} on {p['n_iwae']} images")
@@ -86,12 +139,21 @@ def markdown_report(title: str, df: pd.DataFrame, records: list[dict]) -> str:
             "before they are committed): the code sha256 identifies the exact sources.", "",
             "| scale | model | metrics file | git commit | code sha256 | params sha256 | data sha256 | checkpoint sha256 |",
             "|---|---|---|---|---|---|---|---|"]
+    seen = set()
     for r in sorted(records, key=lambda r: (SCALE_ORDER.get(r["scale"], 9), r["model"])):
-        p = r["provenance"]
-        commit = p["git_commit"][:12] + ("-dirty" if p["git_commit"].endswith("-dirty") else "")
-        out.append(f"| {r['scale']} | {r['model']} | `{r['_path']}` | `{commit}` | "
-                   f"`{p['code_sha256'][:12]}` | `{p['params_sha256'][:12]}` | `{p['data_sha256'][:12]}` | "
-                   f"`{p['checkpoint_sha256'][:12]}` |")
+        for path, p in [(r["_path"], r["provenance"])] + [(s["path"], s["provenance"]) for s in r.get("_sources", [])]:
+            if path in seen:
+                continue
+            seen.add(path)
+            commit = p["git_commit"][:12] + ("-dirty" if p["git_commit"].endswith("-dirty") else "")
+            out.append(f"| {r['scale']} | {r['model']} | `{path}` | `{commit}` | "
+                       f"`{p['code_sha256'][:12]}` | `{p['params_sha256'][:12]}` | `{p['data_sha256'][:12]}` | "
+                       f"`{p['checkpoint_sha256'][:12]}` |")
+    if any("contraction_curve" in r for r in records):
+        out += ["", "## Contraction curves (Rifai et al. 2011)", "",
+                "Mean ratio of feature-space to input-space distance between a test point and a point at distance r "
+                "in a random direction, for every auto-encoder; below 1 the encoder contracts. One panel per scale.",
+                "", "![contraction curves](contraction_curves.png)"]
     out += ["", "## Figures", "",
             "Images are DVC outputs under `reports/figures/<scale>/<model>/` (rebuilt by `dvc repro`).", ""]
     for r in sorted(records, key=lambda r: (SCALE_ORDER.get(r["scale"], 9), r["model"])):

@@ -141,3 +141,10 @@ def make_optimizer(parameters: Iterable[torch.nn.Parameter], cfg) -> torch.optim
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(parameters, lr=cfg.lr, momentum=cfg.momentum)
     raise ValueError(f"optimizer {cfg.optimizer!r}: expected 'adam' or 'sgd'")
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """Per-epoch exponential decay by `lr_decay` (None when it is 1: a constant learning rate)."""
+    if cfg.lr_decay == 1.0:
+        return None
+    return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.lr_decay)

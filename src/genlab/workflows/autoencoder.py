@@ -37,6 +37,7 @@ from genlab.training.loop import Trainer, make_optimizer
 from genlab.training.tracking import Tracker
 
 PRETRAIN, FINETUNE = "pretrain.pt", "finetune.pt"
+CONTRACTION_AXES = ("distance r from a test point (input space)", "||f(x + r u) - f(x)|| / r")
 N_CLASSES = 10
 
 
@@ -65,7 +66,12 @@ def train(name: str, params: Params, data: Path, out: Path, device: torch.device
 
     ckdir, samples_dir = out / "checkpoints", out / "samples"
     ckdir.mkdir(parents=True, exist_ok=True)
-    fingerprint = sha256_json({**resolved_params(params, name), "data": sha256_file(data), "code": code_hash()})
+    # pretraining depends on everything but the fine-tuning and evaluation params: changing those reuses it
+    resolved = resolved_params(params, name)
+    pretrain_inputs = {k: v for k, v in resolved.items() if k not in ("finetune", "evaluate")}
+    fingerprint = sha256_json({**pretrain_inputs, "data": sha256_file(data), "code": code_hash()})
+    ft_fingerprint = sha256_json({"pretrain": fingerprint, "finetune": resolved["finetune"],
+                                  "batch_size": resolved["evaluate"]["batch_size"]})
     model = build_model(cfg, image_shape).to(device)
     order = torch.Generator().manual_seed(params.seed)
     pretrainer = Trainer(model, make_optimizer(model.parameters(), cfg.train),
@@ -103,7 +109,7 @@ def train(name: str, params: Params, data: Path, out: Path, device: torch.device
         finetuner = Trainer(clf, make_optimizer(clf.parameters(), cfg.finetune),
                             tensor_loader(x_ft, y_ft, batch_size=cfg.finetune.batch_size, generator=ft_order),
                             epochs=cfg.finetune.epochs, checkpoint_path=ckdir / FINETUNE,
-                            fingerprint=fingerprint + ":finetune",
+                            fingerprint=ft_fingerprint,
                             validate=lambda m: _mean_figures(m, cfg.evaluate.batch_size, x_valid, y_valid,
                                                              device=device),
                             device=device, data_generator=ft_order)
@@ -196,9 +202,9 @@ def evaluate(name: str, params: Params, data: Path, model_dir: Path, metrics: Pa
         shown = x_test[: n * n // 2].to(device)
         pairs = torch.stack([shown, model.reconstruct(shown)], 1).flatten(0, 1)  # original, reconstruction, ...
     made.append(figures.save_grid(pairs, figures_dir / "reconstructions.png", n))
-    made.append(figures.curves({name: (curve["radius"], curve["ratio_mean"])}, figures_dir / "contraction.png",
-                               f"{name}: contraction ratio on {n_curve} test points",
-                               ("distance r in input space", "||f(x + r u) - f(x)|| / r"), logx=True))
+    made.append(figures.curves({f"{name}: contraction ratio on {n_curve} test points":
+                                {name: (curve["radius"], curve["ratio_mean"])}},
+                               figures_dir / "contraction.png", CONTRACTION_AXES, logx=True))
 
     data_manifest = read_json(data.with_suffix(".json"))
     record = {

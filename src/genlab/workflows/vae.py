@@ -68,14 +68,16 @@ def train(name: str, params: Params, data: Path, out: Path, device: torch.device
     splits = load_prepared(data)
     x_train = splits["train"][0][: cfg.train.n_train]
     x_valid = heldout_binarized(splits["valid"][0], cfg.binarization, "valid", params.seed)
+    cond = cfg.model.conditional  # a CVAE sees the labels in training, validation and evaluation
+    y_train, y_valid = (splits["train"][1][: cfg.train.n_train], splits["valid"][1]) if cond else (None, None)
     image_shape = tuple(x_train.shape[1:])
     model = build_model(cfg, image_shape).to(device)
     optimizer = make_optimizer(model.parameters(), cfg.train)
     order = torch.Generator().manual_seed(params.seed)
-    loader = train_loader(x_train, cfg.train.batch_size, cfg.binarization, order)
+    loader = train_loader(x_train, cfg.train.batch_size, cfg.binarization, order, labels=y_train)
 
     def validate(m) -> dict[str, float]:  # `loss`: the objective on the validation split (DVC plots it)
-        return {"loss": dataset_nelbo(m, x_valid, cfg.evaluate.batch_size, device)["nelbo"].mean().item()}
+        return {"loss": dataset_nelbo(m, x_valid, cfg.evaluate.batch_size, device, y=y_valid)["nelbo"].mean().item()}
 
     fingerprint = sha256_json({**resolved_params(params, name), "data": sha256_file(data),
                                "code": code_hash()})
@@ -128,10 +130,12 @@ def evaluate(name: str, params: Params, data: Path, model_dir: Path, metrics: Pa
     d = model.n_dims
 
     print(f"evaluate {name}: negative ELBO on {len(x_test):,} test images")
-    nelbo = dataset_nelbo(model, x_test, ev.batch_size, device)
+    y_cond = y_test if cfg.model.conditional else None  # bounds on log p(x|y) for a CVAE
+    nelbo = dataset_nelbo(model, x_test, ev.batch_size, device, y=y_cond)
     n_iwae = min(ev.n_iwae, len(x_test))
     print(f"evaluate {name}: IWAE bound, k={ev.iwae_k}, on {n_iwae:,} test images")
-    iwae = dataset_iwae(model, x_test[:n_iwae], ev.iwae_k, ev.batch_size, device, progress=True)
+    iwae = dataset_iwae(model, x_test[:n_iwae], ev.iwae_k, ev.batch_size, device, progress=True,
+                        y=None if y_cond is None else y_cond[:n_iwae])
 
     values = {
         "test_nelbo_nats": nelbo["nelbo"].mean().item(),
@@ -158,7 +162,8 @@ def evaluate(name: str, params: Params, data: Path, model_dir: Path, metrics: Pa
         made.append(figures.epoch_montage(panels, figures_dir / "samples_by_epoch.png",
                                           f"{name}: samples from fixed z during training"))
     with torch.no_grad():
-        means = torch.cat([model.encode(x_test[i:i + ev.batch_size].to(device))[0].cpu()
+        means = torch.cat([model.encode(x_test[i:i + ev.batch_size].to(device),
+                                        None if y_cond is None else y_cond[i:i + ev.batch_size].to(device))[0].cpu()
                            for i in range(0, len(x_test), ev.batch_size)]).numpy()
     if cfg.model.z_dim == 2:
         made.append(figures.save_grid(latent_manifold(model, ev.manifold_size), figures_dir / "manifold.png",
@@ -184,6 +189,7 @@ def evaluate(name: str, params: Params, data: Path, model_dir: Path, metrics: Pa
             "n_iwae": n_iwae,
             "iwae_k": ev.iwae_k,
             "elbo_samples_per_image": 1,
+            "likelihood": "log p(x|y), labels given (class-conditional)" if cfg.model.conditional else "log p(x)",
             "binarization": cfg.binarization,
             "binarization_detail": BINARIZATION_NOTE[cfg.binarization],
             "n_dims": d,
