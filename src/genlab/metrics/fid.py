@@ -8,6 +8,7 @@ weights' sha256 and both sample counts.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,12 +48,16 @@ class FrechetResult:
 
 
 def sqrtm_product(sigma1: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, list[str]]:
-    """(sigma1 sigma2)^(1/2) by scipy; when the product is numerically singular, both
+    """(sigma1 sigma2)^(1/2) by scipy; when the product is numerically singular (scipy warns, or
+    the root is not finite: e.g. dead ReLU features, fewer samples than dimensions), both
     covariances get eps on their diagonal first (noted). A small imaginary part from
     rounding is dropped; a large one is an error."""
     notes = []
-    covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
-    if not np.isfinite(covmean).all():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", scipy.linalg.LinAlgWarning)
+        covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
+    singular = any(issubclass(w.category, scipy.linalg.LinAlgWarning) for w in caught)
+    if singular or not np.isfinite(covmean).all():
         offset = np.eye(len(sigma1)) * eps
         covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
         notes.append(f"singular covariance product: added {eps:g} to both diagonals before the square root")

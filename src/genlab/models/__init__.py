@@ -5,7 +5,7 @@ import math
 from typing import Callable
 
 from genlab.models.autoencoder import AutoEncoder
-from genlab.models.base import GenerativeModel, Trainable
+from genlab.models.base import Trainable
 from genlab.models.vae import VAE
 
 N_CLASSES = 10  # MNIST digits; the label set of every class-conditional model
