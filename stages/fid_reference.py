@@ -20,12 +20,12 @@ import torch
 
 from genlab.data.loaders import intensities
 from genlab.data.mnist import load_prepared
-from genlab.io import sha256_file, write_json
+from genlab.io import sha256_file
 from genlab.metrics.fid import FeatureStats, check_sample_count, frechet_distance
 from genlab.metrics.sample_quality import (NOISE_MEAN, NOISE_STD, classifier_network, gaussian_noise_images,
                                            inception_network)
 from genlab.pipeline import StageError, load_params, provenance_of, setup, stage_main
-from genlab.training.tracking import Tracker
+from genlab.training.tracking import publish_metrics
 
 
 @stage_main
@@ -83,10 +83,8 @@ def main(argv: list[str] | None = None) -> None:
                               "vs the test split"},
         "provenance": provenance_of(resolved, data=sha256_file(args.data), checkpoint=sha256_file(ckpt)),
     }
-    with Tracker("fid_reference", "reference", params.scale, resolved) as tracker:
-        tracker.log_metrics({f"fid_{k}_{m}": v[m] for k, v in rows.items() for m in ("real_train_vs_test", "noise_vs_test")})
-        write_json(args.metrics, record)
-        tracker.log_artifact(args.metrics)
+    values = {f"fid_{k}_{m}": v[m] for k, v in rows.items() for m in ("real_train_vs_test", "noise_vs_test")}
+    publish_metrics("fid_reference", "reference", params.scale, resolved, values, record, args.metrics)
 
 
 if __name__ == "__main__":

@@ -23,14 +23,14 @@ import torch
 
 from genlab.data.loaders import intensities
 from genlab.data.mnist import load_prepared
-from genlab.io import sha256_file, write_json
+from genlab.io import sha256_file
 from genlab.metrics.classifier import accuracy, fit_classifier
 from genlab.metrics.fid import FeatureStats, check_sample_count, frechet_distance
 from genlab.metrics.sample_quality import classifier_network, inception_network
 from genlab.models import N_CLASSES, build_model
 from genlab.pipeline import StageError, load_params, provenance_of, resolved_params, setup, stage_main
 from genlab.training.checkpoint import load_checkpoint
-from genlab.training.tracking import Tracker
+from genlab.training.tracking import publish_metrics
 from genlab.workflows.vae import CHECKPOINT
 
 
@@ -117,10 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         "provenance": provenance_of(resolved, data=sha256_file(args.data), checkpoint=sha256_file(ckpt),
                                     classifier=sha256_file(clf_ckpt)),
     }
-    with Tracker("sample_quality", args.model, params.scale, resolved) as tracker:
-        tracker.log_metrics(values)
-        write_json(args.metrics, record)
-        tracker.log_artifact(args.metrics)
+    publish_metrics("sample_quality", args.model, params.scale, resolved, values, record, args.metrics)
 
 
 if __name__ == "__main__":

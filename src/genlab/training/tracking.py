@@ -76,3 +76,16 @@ class Tracker:
         import mlflow
 
         mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+
+def publish_metrics(stage: str, model: str, scale: str, params: Mapping[str, Any], values: Mapping[str, float],
+                    record: Mapping[str, Any], path: str | Path, figures: tuple | list = ()) -> None:
+    """Write a stage's metrics JSON and log it, its figures and `values` as one MLflow run."""
+    from genlab.io import write_json
+
+    with Tracker(stage, model, scale, params) as tracker:
+        tracker.log_metrics(values)
+        write_json(path, record)
+        tracker.log_artifact(path)
+        for p in figures:
+            tracker.log_artifact(p, "figures")

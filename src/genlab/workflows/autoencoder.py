@@ -26,7 +26,7 @@ import torch
 from genlab.config import Params
 from genlab.data.loaders import intensities, tensor_loader
 from genlab.data.mnist import load_prepared
-from genlab.io import atomic_path, read_json, sha256_file, sha256_json, write_json
+from genlab.io import atomic_path, read_json, sha256_file, sha256_json
 from genlab.metrics.contraction import batched, contraction_ratios, saturation
 from genlab.models import build_model
 from genlab.models.autoencoder import AutoEncoder, FineTunedMLP, sigmoid_jacobian_sq_norm
@@ -34,7 +34,7 @@ from genlab.pipeline import StageError, code_hash, provenance, resolved_params
 from genlab.report import figures
 from genlab.training.checkpoint import load_checkpoint
 from genlab.training.loop import Trainer, make_optimizer
-from genlab.training.tracking import Tracker
+from genlab.training.tracking import Tracker, publish_metrics
 
 PRETRAIN, FINETUNE = "pretrain.pt", "finetune.pt"
 CONTRACTION_AXES = ("distance r from a test point (input space)", "||f(x + r u) - f(x)|| / r")
@@ -234,12 +234,7 @@ def evaluate(name: str, params: Params, data: Path, model_dir: Path, metrics: Pa
         "provenance": provenance(params, name, data=sha256_file(data),
                                  checkpoint=sha256_file(pre_file), finetune_checkpoint=sha256_file(ft_file)),
     }
-    with Tracker("evaluate", name, params.scale, resolved_params(params, name)) as tracker:
-        tracker.log_metrics(values)
-        write_json(metrics, record)
-        tracker.log_artifact(metrics)
-        for p in made:
-            tracker.log_artifact(p, "figures")
+    publish_metrics("evaluate", name, params.scale, resolved_params(params, name), values, record, metrics, made)
     print(f"evaluate {name}: fine-tuned test error {values['test_error_finetuned_pct']:.2f}%, probe "
           f"{values['test_error_probe_pct']:.2f}%, mean ||J||_F {values['jacobian_fro_mean']:.4g}, "
           f"SAT {values['saturated_pct']:.1f}%")

@@ -24,7 +24,7 @@ from torchvision.io import ImageReadMode, decode_image
 from genlab.config import Params
 from genlab.data.loaders import heldout_binarized, train_loader
 from genlab.data.mnist import load_prepared
-from genlab.io import atomic_path, read_json, sha256_file, sha256_json, write_json
+from genlab.io import atomic_path, read_json, sha256_file, sha256_json
 from genlab.metrics.likelihood import BPD_FORMULA, dataset_iwae, dataset_nelbo, nats_to_bpd
 from genlab.models import build_model
 from genlab.pipeline import StageError, code_hash, provenance, resolved_params
@@ -32,7 +32,7 @@ from genlab.report import figures
 from genlab.report.figures import save_grid
 from genlab.training.checkpoint import load_checkpoint
 from genlab.training.loop import Trainer, make_optimizer
-from genlab.training.tracking import Tracker
+from genlab.training.tracking import Tracker, publish_metrics
 
 CHECKPOINT = "train.pt"
 
@@ -200,12 +200,7 @@ def evaluate(name: str, params: Params, data: Path, model_dir: Path, metrics: Pa
         "figures": [str(p) for p in made],
         "provenance": provenance(params, name, data=sha256_file(data), checkpoint=sha256_file(ckpt_file)),
     }
-    with Tracker("evaluate", name, params.scale, resolved_params(params, name)) as tracker:
-        tracker.log_metrics(values)
-        write_json(metrics, record)
-        tracker.log_artifact(metrics)
-        for p in made:
-            tracker.log_artifact(p, "figures")
+    publish_metrics("evaluate", name, params.scale, resolved_params(params, name), values, record, metrics, made)
     print(f"evaluate {name}: test -ELBO {values['test_nelbo_nats']:.2f} nats ({values['test_nelbo_bpd']:.4f} bpd), "
           f"-IWAE(k={ev.iwae_k}) {values['test_niwae_nats']:.2f} nats ({values['test_niwae_bpd']:.4f} bpd)")
 
