@@ -28,8 +28,7 @@ from genlab.metrics.classifier import accuracy, fit_classifier
 from genlab.metrics.fid import FeatureStats, check_sample_count, frechet_distance
 from genlab.metrics.sample_quality import classifier_network, inception_network
 from genlab.models import N_CLASSES, build_model
-from genlab.pipeline import StageError, load_params, provenance_of, resolved_params, setup, stage_main
-from genlab.training.checkpoint import load_checkpoint
+from genlab.pipeline import load_params, load_trained, provenance_of, resolved_params, setup, stage_main
 from genlab.training.tracking import publish_metrics
 from genlab.workflows.vae import CHECKPOINT
 
@@ -64,9 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     image_shape = tuple(x_test.shape[1:])
 
     ckpt = args.checkpoint / "checkpoints" / CHECKPOINT
-    state = load_checkpoint(ckpt, map_location=device)
-    if not state["complete"]:
-        raise StageError(f"{ckpt}: training stopped after epoch {state['epoch']}; rerun the train stage")
+    state = load_trained(ckpt, device)
     model = build_model(cfg, image_shape).to(device)
     model.load_state_dict(state["model"])
     model.eval()

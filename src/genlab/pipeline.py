@@ -45,6 +45,16 @@ def setup(params: Params) -> torch.device:
     return pick_device(params.device)
 
 
+def load_trained(path: Path, map_location: torch.device | str = "cpu") -> dict[str, Any]:
+    """A checkpoint of finished training; a StageError naming the file when training stopped early."""
+    from genlab.training.checkpoint import load_checkpoint
+
+    state = load_checkpoint(path, map_location=map_location)
+    if not state["complete"]:
+        raise StageError(f"{path}: training stopped after epoch {state['epoch']}; rerun the train stage")
+    return state
+
+
 def code_hash() -> str:
     """sha256 over the genlab package's Python sources (path and bytes, in sorted order)."""
     h = hashlib.sha256()
@@ -75,4 +85,4 @@ def provenance_of(resolved: dict[str, Any], **hashes: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["StageError", "stage_main", "setup", "code_hash", "resolved_params", "provenance", "provenance_of", "load_params", "Params"]
+__all__ = ["StageError", "stage_main", "setup", "load_trained", "code_hash", "resolved_params", "provenance", "provenance_of", "load_params", "Params"]

@@ -14,6 +14,7 @@ and scaled as x/128 - 1.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import shutil
 import tempfile
@@ -75,8 +76,6 @@ def load_inception(weights: str, path: str | None, embedded=None) -> tuple[Calla
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # TorchScript deprecation notice
             net = torch.jit.load(io.BytesIO(blob), map_location="cpu")
-        import hashlib
-
         return net.eval(), hashlib.sha256(blob).hexdigest(), \
             f"Inception FID (TF weights via {embedded.package}=={embedded.version}:{embedded.member})"
     if path is None or not Path(path).exists():

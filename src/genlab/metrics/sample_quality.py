@@ -14,7 +14,7 @@ import torch
 
 from genlab.metrics.classifier import build_classifier, features
 from genlab.metrics.inception import inception_features, load_inception
-from genlab.training.checkpoint import load_checkpoint
+from genlab.pipeline import load_trained
 
 NOISE_MEAN, NOISE_STD = 0.5, 0.25
 
@@ -28,9 +28,7 @@ class FeatureNetwork:
 
 
 def classifier_network(cfg, checkpoint: Path, image_shape, device, weights_sha256: str) -> FeatureNetwork:
-    state = load_checkpoint(checkpoint, map_location=device)
-    if not state["complete"]:
-        raise RuntimeError(f"{checkpoint}: the classifier's training is incomplete; rerun train_classifier")
+    state = load_trained(checkpoint, device)  # a StageError (one line, exit 2) when unfinished
     model = build_classifier(cfg, image_shape).to(device)
     model.load_state_dict(state["model"])
     return FeatureNetwork("classifier", f"Fréchet classifier distance ({model.n_features}-d penultimate features of "

@@ -30,9 +30,8 @@ from genlab.io import atomic_path, read_json, sha256_file, sha256_json
 from genlab.metrics.contraction import batched, contraction_ratios, saturation
 from genlab.models import build_model
 from genlab.models.autoencoder import AutoEncoder, FineTunedMLP, sigmoid_jacobian_sq_norm
-from genlab.pipeline import StageError, code_hash, provenance, resolved_params
+from genlab.pipeline import code_hash, load_trained, provenance, resolved_params
 from genlab.report import figures
-from genlab.training.checkpoint import load_checkpoint
 from genlab.training.loop import Trainer, make_optimizer
 from genlab.training.tracking import Tracker, publish_metrics
 
@@ -132,13 +131,6 @@ def train(name: str, params: Params, data: Path, out: Path, device: torch.device
           f"{100 * best['valid_error']:.2f}% (best of {len(ft_history)} epochs, epoch {best['epoch']})")
 
 
-def _load_complete(path: Path, device) -> dict:
-    state = load_checkpoint(path, map_location=device)
-    if not state["complete"]:
-        raise StageError(f"{path}: training stopped after epoch {state['epoch']}; rerun the train stage")
-    return state
-
-
 def evaluate(name: str, params: Params, data: Path, model_dir: Path, metrics: Path, figures_dir: Path,
              device: torch.device) -> None:
     """Table 1 figures of auto-encoder `name` on the test split; writes the metrics JSON."""
@@ -150,7 +142,7 @@ def evaluate(name: str, params: Params, data: Path, model_dir: Path, metrics: Pa
     x_test, y_test = intensities(splits["test"][0]), splits["test"][1]
     image_shape = tuple(x_test.shape[1:])
     pre_file, ft_file = model_dir / "checkpoints" / PRETRAIN, model_dir / "checkpoints" / FINETUNE
-    pre_state, ft_state = _load_complete(pre_file, device), _load_complete(ft_file, device)
+    pre_state, ft_state = load_trained(pre_file, device), load_trained(ft_file, device)
     model: AutoEncoder = build_model(cfg, image_shape).to(device)
     model.load_state_dict(pre_state["model"])
     model.eval()

@@ -27,10 +27,9 @@ from genlab.data.mnist import load_prepared
 from genlab.io import atomic_path, read_json, sha256_file, sha256_json
 from genlab.metrics.likelihood import BPD_FORMULA, dataset_iwae, dataset_nelbo, nats_to_bpd
 from genlab.models import build_model
-from genlab.pipeline import StageError, code_hash, provenance, resolved_params
+from genlab.pipeline import code_hash, load_trained, provenance, resolved_params
 from genlab.report import figures
 from genlab.report.figures import save_grid
-from genlab.training.checkpoint import load_checkpoint
 from genlab.training.loop import Trainer, make_optimizer
 from genlab.training.tracking import Tracker, publish_metrics
 
@@ -122,9 +121,7 @@ def evaluate(name: str, params: Params, data: Path, model_dir: Path, metrics: Pa
     x_test = heldout_binarized(x_test_u8, cfg.binarization, "test", params.seed)
     model = build_model(cfg, tuple(x_test.shape[1:])).to(device)
     ckpt_file = model_dir / "checkpoints" / CHECKPOINT
-    state = load_checkpoint(ckpt_file, map_location=device)
-    if not state["complete"]:
-        raise StageError(f"{ckpt_file}: training stopped after epoch {state['epoch']}; rerun the train stage")
+    state = load_trained(ckpt_file, device)
     model.load_state_dict(state["model"])
     model.eval()
     d = model.n_dims
