@@ -1,13 +1,13 @@
 """DVC stage `evaluate@<model>`: the paper's figures for one trained model.
 
-    python stages/evaluate.py --model vae_mlp --data data/<scale>/mnist.npz \
-        --checkpoint models/<scale>/vae_mlp --metrics metrics/<scale>/vae_mlp.json \
-        --figures reports/figures/<scale>/vae_mlp
+    python stages/evaluate.py --params resolved/<scale>/evaluate/<model>.json --data data/<scale>/<dataset> \
+        --checkpoint models/<scale>/<model> --metrics metrics/<scale>/<model>.json \
+        --record reports/records/<scale>/<model>.json --figures reports/figures/<scale>/<model>
 
-Runs the evaluate step of the model's family (src/genlab/workflows/<family>.py): VAEs get
-likelihood bounds, auto-encoders the fine-tuned and linear-probe test errors and the
-encoder's contraction figures. Writes the metrics JSON (figures, protocol, provenance)
-and the model's images.
+Runs src/genlab/workflows/<family>/evaluate.py: VAEs get likelihood bounds, auto-encoders
+the fine-tuned and linear-probe test errors and the encoder's contraction figures. Writes
+the flat metrics (numbers only), the record (the same numbers with protocol and
+provenance) and the model's images.
 """
 from __future__ import annotations
 
@@ -15,24 +15,28 @@ import argparse
 import sys
 from pathlib import Path
 
-from genlab.pipeline import load_params, setup, stage_main
-from genlab.workflows import for_family
 
-
-@stage_main
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--params", type=Path, required=True, help="this stage's resolved params")
+    ap.add_argument("--data", type=Path, required=True, help="prepared data set directory")
     ap.add_argument("--checkpoint", type=Path, required=True, help="model directory written by the train stage")
-    ap.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    ap.add_argument("--metrics", type=Path, required=True, help="flat metrics JSON to write")
+    ap.add_argument("--record", type=Path, required=True, help="record JSON (figures, protocol, provenance)")
     ap.add_argument("--figures", type=Path, required=True, help="directory for this model's images")
     args = ap.parse_args(argv)
-    params = load_params()
-    cfg = params.model(args.model)
-    device = setup(params)
-    for_family(cfg.family).evaluate(args.model, params, args.data, args.checkpoint, args.metrics, args.figures,
-                                    device)
+    from genlab.pipeline import load_slice, setup, stage_main
+
+    @stage_main
+    def run() -> None:
+        from genlab.workflows import step
+
+        p = load_slice(args.params)
+        device = setup(p)
+        step(p.model.family, "evaluate").evaluate(p, args.data, args.checkpoint, args.metrics, args.record,
+                                                  args.figures, device)
+
+    return run()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
-"""DVC stage `prepare`: fetch MNIST from the source params.yaml names and write the splits.
+"""DVC stage `prepare@<dataset>`: fetch a data set from the source its params name and write the prepared splits.
 
-    python stages/prepare.py --out data/<scale>/mnist.npz
+    python stages/prepare.py --params resolved/<scale>/prepare/<dataset>.json --out data/<scale>/<dataset>
+
+Runs src/genlab/data/<dataset>.py and writes <out>/ in the prepared format
+(src/genlab/data/prepared.py): per-split .npy arrays and manifest.json.
 """
 from __future__ import annotations
 
@@ -8,25 +11,33 @@ import argparse
 import sys
 from pathlib import Path
 
-from genlab.data import mnist
-from genlab.io import write_json
-from genlab.pipeline import load_params, setup, stage_main
 
-
-@stage_main
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, required=True, help="prepared .npz to write")
+    ap.add_argument("--params", type=Path, required=True, help="this stage's resolved params")
+    ap.add_argument("--out", type=Path, required=True, help="directory to write")
     args = ap.parse_args(argv)
-    params = load_params()
-    setup(params)
-    cfg = params.mnist
-    print(f"prepare: MNIST from the {cfg.source} source (scale {params.scale})")
-    manifest = mnist.prepare(cfg, args.out)
-    write_json(args.out.with_suffix(".json"), manifest)
-    counts = manifest["counts"]
-    print(f"prepare: wrote {args.out} (train {counts['train']}, valid {counts['valid']}, test {counts['test']}; "
-          f"sha256 {manifest['sha256'][:12]})")
+    from genlab.pipeline import load_slice, stage_main
+
+    @stage_main
+    def run() -> None:
+        from genlab import data
+        from genlab.data import prepared
+
+        p = load_slice(args.params)
+        cfg = p.dataset
+        module = data.module(p.name)
+        print(f"prepare {p.name}: from the {cfg.source} source (scale {p.scale})")
+        splits, source = module.load(cfg)
+        limits = {"train": cfg.n_train, "valid": cfg.n_valid, "test": cfg.n_test}
+        labelled = any(y is not None for _, y in splits.values())
+        manifest = prepared.write(args.out, splits, source, p.name, list(module.CLASSES) if labelled else None,
+                                  limits)
+        counts = manifest["counts"]
+        print(f"prepare {p.name}: wrote {args.out} (train {counts['train']}, valid {counts['valid']}, "
+              f"test {counts['test']}; image shape {manifest['image_shape']})")
+
+    return run()
 
 
 if __name__ == "__main__":

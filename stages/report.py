@@ -1,6 +1,7 @@
-"""DVC stage `report`: paper-vs-ours tables from every scale's metrics.
+"""DVC stage `report`: paper-vs-ours tables from every scale's records.
 
-    python stages/report.py --metrics metrics --out reports/paper_comparison
+    python stages/report.py --params resolved/<scale>/report.json --records reports/records \
+        --out reports/paper_comparison
 
 Writes <out>.csv (columns model,dataset,metric,unit,paper,paper_source,scale,ours,protocol,note),
 <out>.md (the same rows, deviations, provenance and figure links) and, when auto-encoders
@@ -13,37 +14,42 @@ import argparse
 import sys
 from pathlib import Path
 
-from genlab.io import atomic_path
-from genlab.pipeline import load_params, stage_main
-from genlab.report import figures
-from genlab.report.tables import SCALE_ORDER, comparison_rows, load_metrics, markdown_report
-
 CONTRACTION_CHART = Path("reports/contraction_curves.png")
 
 
-@stage_main
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--metrics", type=Path, required=True, help="root of metrics/<scale>/<model>.json")
+    ap.add_argument("--params", type=Path, required=True, help="this stage's resolved params")
+    ap.add_argument("--records", type=Path, required=True, help="root of reports/records/<scale>/")
     ap.add_argument("--out", type=Path, required=True, help="output path without suffix")
     args = ap.parse_args(argv)
-    params = load_params()
-    records = load_metrics(args.metrics)
-    rows = comparison_rows(records)
-    panels: dict[str, dict] = {}
-    for r in sorted(records, key=lambda r: (SCALE_ORDER.get(r["scale"], 9), r["model"])):
-        if "contraction_curve" in r:
-            c = r["contraction_curve"]
-            panels.setdefault(f"{r['scale']} scale", {})[r["model"]] = (c["radius"], c["ratio_mean"])
-    figures.curves(panels or {"no auto-encoder evaluated yet": {}}, CONTRACTION_CHART,
-                   ("distance r from a test point (input space)", "mean ||f(x + r u) - f(x)|| / r"), logx=True)
-    with atomic_path(args.out.with_suffix(".csv")) as tmp:
-        rows.to_csv(tmp, index=False)
-    with atomic_path(args.out.with_suffix(".md")) as tmp:
-        tmp.write_text(markdown_report(params.report.title, rows, records))
-    scales = sorted({r["scale"] for r in records})
-    print(f"report: {len(rows)} rows from {len(records)} metrics files (scales: {', '.join(scales) or 'none'}) "
-          f"-> {args.out}.md, {args.out}.csv")
+    from genlab.pipeline import load_slice, stage_main
+
+    @stage_main
+    def run() -> None:
+        from genlab.io import atomic_path
+        from genlab.report import figures
+        from genlab.report.tables import comparison_rows, load_records, markdown_report
+
+        p = load_slice(args.params)
+        records = load_records(args.records)
+        rows = comparison_rows(records)
+        panels: dict[str, dict] = {}
+        for r in records:
+            if "contraction" in r["curves"]:
+                c = r["curves"]["contraction"]
+                panels.setdefault(f"{r['scale']} scale", {})[r["model"]] = (c["radius"], c["ratio_mean"])
+        figures.curves(panels or {"no auto-encoder evaluated yet": {}}, CONTRACTION_CHART,
+                       ("distance r from a test point (input space)", "mean ||f(x + r u) - f(x)|| / r"), logx=True)
+        with atomic_path(args.out.with_suffix(".csv")) as tmp:
+            rows.to_csv(tmp, index=False)
+        with atomic_path(args.out.with_suffix(".md")) as tmp:
+            tmp.write_text(markdown_report(p.report.title, rows, records))
+        scales = sorted({r["scale"] for r in records})
+        print(f"report: {len(rows)} rows from {len(records)} records (scales: {', '.join(scales) or 'none'}) "
+              f"-> {args.out}.md, {args.out}.csv")
+
+    return run()
 
 
 if __name__ == "__main__":

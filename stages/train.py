@@ -1,11 +1,12 @@
-"""DVC stage `train@<model>`: fit one model with the shared training loop.
+"""DVC stage `train@<model>`: fit one model with the one trainer.
 
-    python stages/train.py --model vae_mlp --data data/<scale>/mnist.npz --out models/<scale>/vae_mlp
+    python stages/train.py --params resolved/<scale>/train/<model>.json --data data/<scale>/<dataset> \
+        --out models/<scale>/<model>
 
-Runs the train step of the model's family (src/genlab/workflows/<family>.py). Every family
-writes <out>/checkpoints/ (resumable after every epoch; rerun after an interruption, it
-resumes), <out>/history.csv (per-epoch figures, `valid_loss` plotted by DVC) and
-<out>/samples/ (images across training).
+Runs src/genlab/workflows/<family>/train.py. Every family writes <out>/checkpoints/
+(resumable; rerun after an interruption, it resumes; a complete one is kept as it is),
+<out>/history.csv (per-epoch figures, `valid_loss` plotted by DVC) and <out>/samples/
+(images across training).
 """
 from __future__ import annotations
 
@@ -13,21 +14,24 @@ import argparse
 import sys
 from pathlib import Path
 
-from genlab.pipeline import load_params, setup, stage_main
-from genlab.workflows import for_family
 
-
-@stage_main
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, help="a key of `models` in params.yaml")
-    ap.add_argument("--data", type=Path, required=True, help="prepared .npz from the prepare stage")
+    ap.add_argument("--params", type=Path, required=True, help="this stage's resolved params")
+    ap.add_argument("--data", type=Path, required=True, help="prepared data set directory")
     ap.add_argument("--out", type=Path, required=True, help="model directory to write")
     args = ap.parse_args(argv)
-    params = load_params()
-    cfg = params.model(args.model)
-    device = setup(params)
-    for_family(cfg.family).train(args.model, params, args.data, args.out, device)
+    from genlab.pipeline import load_slice, setup, stage_main
+
+    @stage_main
+    def run() -> None:
+        from genlab.workflows import step
+
+        p = load_slice(args.params)
+        device = setup(p)
+        step(p.model.family, "train").train(p, args.data, args.out, device)
+
+    return run()
 
 
 if __name__ == "__main__":

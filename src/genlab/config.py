@@ -1,15 +1,24 @@
-"""params.yaml -> typed, validated config, resolved for the chosen scale.
+"""params.yaml -> typed, validated config, resolved for every scale, and each stage's own slice of it.
 
 Every block of params.yaml holds the paper's values; `overrides.<scale>` lists what a
-smaller scale changes. `load_params` merges the overrides of the chosen scale into each
-block, then validates the result with pydantic. Any unknown key, wrong type or
-out-of-range value raises `ConfigError` with one line naming the key path as written in
-params.yaml (the override's path when the value came from an override), the value and
-what was expected.
+smaller scale changes. `load_params` merges the overrides into each block and validates
+the result with pydantic for *every* scale (a bad value that only the paper scale reads
+stops a quick-scale stage too), then returns the chosen scale's config. Any unknown key,
+wrong type or out-of-range value raises `ConfigError` with one line naming the key path as
+written in params.yaml (the override's path when the value came from an override), the
+value and what was expected.
+
+`stage_slices` cuts the resolved config into one small record per stage (what that stage
+reads, nothing else). The `resolve` stage writes them to `resolved/<scale>/`; every other
+stage depends on its own file instead of on params.yaml, so DVC reruns a stage exactly
+when a value it reads changes (changing `iwae_k` reruns `evaluate@<model>`, not `train@`).
+
+This module imports no torch: the `resolve` stage runs in about a second.
 """
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any, Literal, Mapping, Optional, Union
 
@@ -28,7 +37,17 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-# --------------------------------------------------------------------------- data
+# --------------------------------------------------------------------------- runtime
+class RuntimeConfig(Strict):
+    """Numerics of a scale: fixing the thread count makes a scale's figures identical on any
+    machine of one kind (a different thread count reorders float sums)."""
+
+    threads: int = Field(ge=0, description="torch CPU threads; 0 = one per available core")
+    device: Literal["auto", "cpu", "cuda"]
+    deterministic: bool = Field(description="torch.use_deterministic_algorithms (CUDA: slower kernels)")
+
+
+# --------------------------------------------------------------------------- data sets
 class EmbeddedArtifact(Strict):
     """A file inside a pinned wheel on PyPI (see ../shared/DATA.md)."""
 
@@ -38,25 +57,63 @@ class EmbeddedArtifact(Strict):
     member: str
 
 
-class MnistConfig(Strict):
-    source: Literal["canonical", "embedded"]
-    canonical_root: str
-    download: bool
-    embedded: EmbeddedArtifact
-    n_train: Optional[int] = Field(default=None, gt=0)
+class SplitLimits(Strict):
+    n_train: Optional[int] = Field(default=None, gt=0, description="keep the first n training images")
     n_valid: Optional[int] = Field(default=None, gt=0)
     n_test: Optional[int] = Field(default=None, gt=0)
 
 
+class MnistConfig(SplitLimits):
+    kind: Literal["image"]
+    source: Literal["canonical", "embedded"]
+    canonical_root: str
+    download: bool
+    embedded: EmbeddedArtifact
+
+
+class PhotoPatches(Strict):
+    """CIFAR-10's embedded stand-in: 32x32 patches of the photographs in a pinned wheel."""
+
+    package: str
+    version: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    photos: list[str] = Field(min_length=3, description="members under skimage/data/")
+    valid_photos: list[str] = Field(min_length=1)
+    test_photos: list[str] = Field(min_length=1)
+    patch_size: int = Field(gt=0)
+    stride: int = Field(gt=0)
+    max_side: int = Field(gt=0, description="photos are first scaled so their longer side is at most this")
+
+    @model_validator(mode="after")
+    def _split_by_photo(self):
+        held_out = set(self.valid_photos) | set(self.test_photos)
+        if set(self.valid_photos) & set(self.test_photos):
+            raise ValueError(f"photos in both valid_photos and test_photos: "
+                             f"{sorted(set(self.valid_photos) & set(self.test_photos))}")
+        if held_out - set(self.photos):
+            raise ValueError(f"held-out photos not in photos: {sorted(held_out - set(self.photos))}")
+        if not set(self.photos) - held_out:
+            raise ValueError("every photo is held out: none left for training")
+        return self
+
+
+class Cifar10Config(SplitLimits):
+    kind: Literal["image"]
+    source: Literal["canonical", "embedded"]
+    canonical_root: str
+    download: bool
+    valid_size: int = Field(gt=0, lt=50000, description="canonical: the last n official training images")
+    embedded: PhotoPatches
+
+
+# name in params.yaml `datasets` -> schema; the module src/genlab/data/<name>.py reads it
+DATASET_SCHEMAS: dict[str, type[Strict]] = {"mnist": MnistConfig, "cifar10": Cifar10Config}
+
+# what a model trains on (src/genlab/data/views.py)
+View = Literal["binary_threshold", "binary_stochastic", "intensity", "eight_bit", "symmetric", "dequantized"]
+
+
 # --------------------------------------------------------------------------- models
-class VAEArchConfig(Strict):
-    arch: Literal["mlp", "conv"]
-    z_dim: int = Field(gt=0)
-    hidden: int = Field(default=512, gt=0, description="MLP hidden units")
-    channels: int = Field(default=32, gt=0, description="conv: channels of the first layer")
-    conditional: bool = Field(default=False, description="class-conditional (CVAE): the label enters both nets")
-
-
 class TrainConfig(Strict):
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
@@ -65,6 +122,18 @@ class TrainConfig(Strict):
     momentum: float = Field(default=0.0, ge=0, lt=1, description="sgd only")
     lr_decay: float = Field(default=1.0, gt=0, le=1, description="lr multiplied by this after every epoch")
     n_train: Optional[int] = Field(default=None, gt=0, description="train on the first n images only")
+    grad_clip_norm: Optional[float] = Field(default=None, gt=0, description="clip the global gradient norm")
+    checkpoint_every: Optional[int] = Field(default=None, gt=0,
+                                            description="also checkpoint every n optimiser steps within an epoch")
+
+
+class VAEArchConfig(Strict):
+    arch: Literal["mlp", "conv"]
+    z_dim: int = Field(gt=0)
+    hidden: int = Field(default=512, gt=0, description="MLP hidden units")
+    channels: int = Field(default=32, gt=0, description="conv: channels of the first layer")
+    conditional: bool = Field(default=False, description="class-conditional (CVAE): the label enters both nets")
+    likelihood: Literal["bernoulli", "discretized_logistic"] = "bernoulli"
 
 
 class VAEEvaluateConfig(Strict):
@@ -75,12 +144,25 @@ class VAEEvaluateConfig(Strict):
     manifold_size: int = Field(gt=1, description="latent manifold is manifold_size^2 decodings (z_dim = 2)")
 
 
-class VAEConfig(Strict):
+class ModelBlock(Strict):
+    family: str
+    dataset: str
+    view: View
+
+
+class VAEConfig(ModelBlock):
     family: Literal["vae"]
-    binarization: Literal["threshold", "stochastic"]
     model: VAEArchConfig
     train: TrainConfig
     evaluate: VAEEvaluateConfig
+
+    @model_validator(mode="after")
+    def _likelihood_fits_view(self):
+        want = {"bernoulli": ("binary_threshold", "binary_stochastic"), "discretized_logistic": ("eight_bit",)}
+        if self.view not in want[self.model.likelihood]:
+            raise ValueError(f"view = {self.view!r} with likelihood {self.model.likelihood!r}: expected view "
+                             f"{' or '.join(want[self.model.likelihood])}")
+        return self
 
 
 class AutoEncoderArchConfig(Strict):
@@ -114,7 +196,7 @@ class AutoEncoderEvaluateConfig(Strict):
     grid_size: int = Field(gt=0, description="filters and reconstructions are grid_size x grid_size")
 
 
-class AutoEncoderConfig(Strict):
+class AutoEncoderConfig(ModelBlock):
     family: Literal["autoencoder"]
     model: AutoEncoderArchConfig
     objective: AutoEncoderObjective
@@ -126,7 +208,11 @@ class AutoEncoderConfig(Strict):
 ModelConfig = Union[VAEConfig, AutoEncoderConfig]
 
 # name in params.yaml `family` -> schema of that family's block
-FAMILY_SCHEMAS: dict[str, type[Strict]] = {"vae": VAEConfig, "autoencoder": AutoEncoderConfig}
+FAMILY_SCHEMAS: dict[str, type[ModelBlock]] = {"vae": VAEConfig, "autoencoder": AutoEncoderConfig}
+# the keys of a model block that only the train stage reads (the rest is read by evaluate too)
+TRAIN_ONLY_KEYS = ("train", "finetune", "objective")
+# families whose models sample images (sample@ and sample_metrics@ apply)
+SAMPLING_FAMILIES = ("vae",)
 
 
 class ClassifierArchConfig(Strict):
@@ -141,28 +227,39 @@ class ClassifierEvaluateConfig(Strict):
 
 
 class ClassifierConfig(Strict):
-    """The MNIST classifier behind fid_classifier and CAS (models/classifier.py)."""
+    """The domain classifier behind fid_classifier and CAS (models/classifier.py)."""
 
+    dataset: str
     model: ClassifierArchConfig
     train: TrainConfig
     evaluate: ClassifierEvaluateConfig
 
 
 class InceptionConfig(Strict):
-    enabled: bool
     weights: Literal["embedded", "path"]
     path: Optional[str] = Field(default=None, description="weights file when weights = path")
     embedded: EmbeddedArtifact
     batch_size: int = Field(gt=0)
 
 
-class SampleQualityConfig(Strict):
-    """FID (classifier and Inception features) and CAS of the models that sample images."""
+class DatasetSampleMetrics(Strict):
+    networks: list[Literal["classifier", "inception"]] = Field(description="feature networks for this data set")
+    n_samples: int = Field(gt=1, description="samples per model, and real images per split")
 
-    models: list[str]
-    n_samples: int = Field(gt=1, description="samples per model, and real images per split, for every FID")
+
+class KIDConfig(Strict):
+    subset_size: int = Field(gt=1)
+    n_subsets: int = Field(gt=0)
+
+
+class SampleMetricsConfig(Strict):
+    """FID and KID of the models that sample images (per data set's feature networks), and CAS."""
+
+    models: dict[str, str] = Field(description="model -> the data set it trains on (as in its block)")
+    datasets: dict[str, DatasetSampleMetrics]
     batch_size: int = Field(gt=0)
     allow_small_sample: bool = Field(description="compute Inception FID from fewer than 2048 samples anyway")
+    kid: KIDConfig
     inception: InceptionConfig
 
 
@@ -175,12 +272,11 @@ class Params(Strict):
 
     scale: Literal["tiny", "quick", "paper"]
     seed: int = Field(ge=0)
-    threads: int = Field(ge=0)
-    device: Literal["auto", "cpu", "cuda"]
-    mnist: MnistConfig
+    runtime: RuntimeConfig
+    datasets: dict[str, Strict]
     models: dict[str, ModelConfig]
     classifier: ClassifierConfig
-    sample_quality: SampleQualityConfig
+    sample_metrics: SampleMetricsConfig
     report: ReportConfig
 
     def model(self, name: str) -> ModelConfig:
@@ -230,12 +326,13 @@ def _resolve_block(block: Any, where: str, scale: str, schema: type[Strict]) -> 
         loc = tuple(str(p) for p in err["loc"])
         origin = f"{where}.overrides.{scale}" if _has_path(chosen, loc) else where
         path = ".".join((origin,) + loc)
+        at = "" if origin.endswith(f"overrides.{scale}") else f" (at scale {scale})"
         if err["type"] == "extra_forbidden":
             allowed = _allowed_keys(schema, loc[:-1])
             raise ConfigError(f"{PARAMS_FILE}: {path}: unknown key; expected one of {', '.join(allowed)}") from None
         if err["type"] == "missing":
             raise ConfigError(f"{PARAMS_FILE}: {path}: required key is missing") from None
-        raise ConfigError(f"{PARAMS_FILE}: {path} = {err.get('input')!r}: {err['msg']}") from None
+        raise ConfigError(f"{PARAMS_FILE}: {path} = {err.get('input')!r}: {err['msg']}{at}") from None
 
 
 def _allowed_keys(schema: type[BaseModel], loc: tuple) -> list[str]:
@@ -248,9 +345,10 @@ def _allowed_keys(schema: type[BaseModel], loc: tuple) -> list[str]:
     return sorted(schema.model_fields)
 
 
-def load_params(path: str | Path = PARAMS_FILE, scale: str | None = None) -> Params:
-    """Read, resolve and validate params.yaml; `scale` overrides the file's own."""
-    path = Path(path)
+TOP_LEVEL = ("scale", "seed", "runtime", "datasets", "models", "classifier", "sample_metrics", "report")
+
+
+def _read(path: Path) -> Mapping[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
@@ -259,51 +357,155 @@ def load_params(path: str | Path = PARAMS_FILE, scale: str | None = None) -> Par
         raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-
-    known_top = {"scale", "seed", "threads", "device", "data", "models", "classifier", "sample_quality", "report"}
     for key in raw:
-        if key not in known_top:
-            raise ConfigError(f"{PARAMS_FILE}: {key}: unknown key; expected one of {', '.join(sorted(known_top))}")
-    scale = scale if scale is not None else raw.get("scale")
-    if scale not in SCALES:
-        raise ConfigError(f"{PARAMS_FILE}: scale = {scale!r}: expected one of {', '.join(SCALES)}")
+        if key not in TOP_LEVEL:
+            raise ConfigError(f"{PARAMS_FILE}: {key}: unknown key; expected one of {', '.join(TOP_LEVEL)}")
+    return raw
 
-    data = raw.get("data") or {}
-    if not isinstance(data, Mapping) or set(data) - {"mnist"}:
-        extra = sorted(set(data) - {"mnist"}) if isinstance(data, Mapping) else data
-        raise ConfigError(f"{PARAMS_FILE}: data: unknown data set(s) {extra}; expected: mnist")
-    mnist = _resolve_block(data.get("mnist"), "data.mnist", scale, MnistConfig)
 
-    models_raw = raw.get("models")
-    if not isinstance(models_raw, Mapping) or not models_raw:
-        raise ConfigError(f"{PARAMS_FILE}: models = {models_raw!r}: expected a mapping of model name -> block")
+def _mapping(raw: Mapping, key: str) -> Mapping:
+    value = raw.get(key)
+    if not isinstance(value, Mapping) or not value:
+        raise ConfigError(f"{PARAMS_FILE}: {key} = {value!r}: expected a mapping of name -> block")
+    return value
+
+
+def _resolve(raw: Mapping[str, Any], scale: str) -> Params:
+    datasets = {}
+    for name, block in _mapping(raw, "datasets").items():
+        if name not in DATASET_SCHEMAS:
+            raise ConfigError(f"{PARAMS_FILE}: datasets.{name}: unknown data set; expected one of "
+                              f"{', '.join(DATASET_SCHEMAS)} (each has a module src/genlab/data/<name>.py)")
+        datasets[name] = _resolve_block(block, f"datasets.{name}", scale, DATASET_SCHEMAS[name])
+
     models = {}
-    for name, block in models_raw.items():
+    for name, block in _mapping(raw, "models").items():
         family = block.get("family") if isinstance(block, Mapping) else None
         if family not in FAMILY_SCHEMAS:
             raise ConfigError(
-                f"{PARAMS_FILE}: models.{name}.family = {family!r}: expected one of {', '.join(FAMILY_SCHEMAS)}"
-            )
-        models[name] = _resolve_block(block, f"models.{name}", scale, FAMILY_SCHEMAS[family])
+                f"{PARAMS_FILE}: models.{name}.family = {family!r}: expected one of {', '.join(FAMILY_SCHEMAS)}")
+        cfg = _resolve_block(block, f"models.{name}", scale, FAMILY_SCHEMAS[family])
+        if cfg.dataset not in datasets:
+            raise ConfigError(f"{PARAMS_FILE}: models.{name}.dataset = {cfg.dataset!r}: expected one of "
+                              f"{', '.join(datasets)} (the keys of datasets)")
+        models[name] = cfg
 
     classifier = _resolve_block(raw.get("classifier"), "classifier", scale, ClassifierConfig)
-    sample_quality = _resolve_block(raw.get("sample_quality"), "sample_quality", scale, SampleQualityConfig)
-    for i, name in enumerate(sample_quality.models):
-        if name not in models or models[name].family != "vae":
-            vaes = [n for n, m in models.items() if m.family == "vae"]
-            raise ConfigError(f"{PARAMS_FILE}: sample_quality.models[{i}] = {name!r}: expected a model that samples "
-                              f"images, one of {', '.join(vaes)}")
-    if sample_quality.inception.weights == "path" and not sample_quality.inception.path:
-        raise ConfigError(f"{PARAMS_FILE}: sample_quality.inception.path: required when weights = 'path'")
+    if classifier.dataset not in datasets:
+        raise ConfigError(f"{PARAMS_FILE}: classifier.dataset = {classifier.dataset!r}: expected one of "
+                          f"{', '.join(datasets)}")
+    sm = _resolve_block(raw.get("sample_metrics"), "sample_metrics", scale, SampleMetricsConfig)
+    samplers = [n for n, m in models.items() if m.family in SAMPLING_FAMILIES]
+    for name, ds in sm.models.items():
+        if name not in samplers:
+            raise ConfigError(f"{PARAMS_FILE}: sample_metrics.models.{name}: expected a model that samples "
+                              f"images, one of {', '.join(samplers)}")
+        if ds != models[name].dataset:
+            raise ConfigError(f"{PARAMS_FILE}: sample_metrics.models.{name} = {ds!r}: expected "
+                              f"{models[name].dataset!r}, the data set of models.{name}")
+        if ds not in sm.datasets:
+            raise ConfigError(f"{PARAMS_FILE}: sample_metrics.datasets: no entry for {ds!r}, the data set of "
+                              f"sample_metrics.models.{name}")
+    for ds, entry in sm.datasets.items():
+        if ds not in datasets:
+            raise ConfigError(f"{PARAMS_FILE}: sample_metrics.datasets.{ds}: unknown data set; expected one of "
+                              f"{', '.join(datasets)}")
+        if "classifier" in entry.networks and ds != classifier.dataset:
+            raise ConfigError(f"{PARAMS_FILE}: sample_metrics.datasets.{ds}.networks: 'classifier' is trained on "
+                              f"{classifier.dataset!r} (classifier.dataset), not on {ds!r}")
+    if sm.inception.weights == "path" and not sm.inception.path:
+        raise ConfigError(f"{PARAMS_FILE}: sample_metrics.inception.path: required when weights = 'path'")
+    runtime = _resolve_block(raw.get("runtime"), "runtime", scale, RuntimeConfig)
     report = _resolve_block(raw.get("report"), "report", scale, ReportConfig)
-    top = {k: raw.get(k) for k in ("seed", "threads", "device")}
     try:
-        return Params(scale=scale, mnist=mnist, models=models, classifier=classifier,
-                      sample_quality=sample_quality, report=report, **top)
+        return Params(scale=scale, seed=raw.get("seed"), runtime=runtime, datasets=datasets, models=models,
+                      classifier=classifier, sample_metrics=sm, report=report)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
         raise ConfigError(f"{PARAMS_FILE}: {key} = {err.get('input')!r}: {err['msg']}") from None
+
+
+def load_params(path: str | Path = PARAMS_FILE, scale: str | None = None) -> Params:
+    """Read params.yaml, validate it at every scale and return it resolved for `scale`
+    (default: the file's own `scale`)."""
+    raw = _read(Path(path))
+    scale = scale if scale is not None else raw.get("scale")
+    if scale not in SCALES:
+        raise ConfigError(f"{PARAMS_FILE}: scale = {scale!r}: expected one of {', '.join(SCALES)}")
+    resolved = {s: _resolve(raw, s) for s in SCALES}
+    return resolved[scale]
+
+
+# --------------------------------------------------------------------------- per-stage slices
+def stage_slices(params: Params) -> dict[str, dict[str, Any]]:
+    """Relative path under resolved/<scale>/ -> the values one stage reads.
+
+    Each slice carries the scale, the seed and the runtime (they decide every number), and
+    the part of the config the stage reads; `name` is the data set or model it is about.
+    """
+    common = {"scale": params.scale, "seed": params.seed, "runtime": params.runtime.model_dump()}
+    out: dict[str, dict[str, Any]] = {}
+    for name, ds in params.datasets.items():
+        out[f"prepare/{name}.json"] = {**common, "name": name, "dataset": ds.model_dump()}
+    for name, cfg in params.models.items():
+        block = cfg.model_dump()
+        out[f"train/{name}.json"] = {**common, "name": name,
+                                     "model": {k: v for k, v in block.items() if k != "evaluate"}}
+        out[f"evaluate/{name}.json"] = {**common, "name": name,
+                                        "model": {k: v for k, v in block.items() if k not in TRAIN_ONLY_KEYS}}
+    sm = params.sample_metrics
+    out["train_classifier.json"] = {**common, "name": "classifier", "classifier": params.classifier.model_dump()}
+    clf_view = {"model": params.classifier.model.model_dump(), "evaluate": params.classifier.evaluate.model_dump()}
+    for ds, entry in sm.datasets.items():
+        views = sorted({params.models[m].view for m in sm.models if params.models[m].dataset == ds})
+        out[f"real_stats/{ds}.json"] = {
+            **common, "name": ds, "views": views, **entry.model_dump(), "batch_size": sm.batch_size,
+            "allow_small_sample": sm.allow_small_sample, "kid": sm.kid.model_dump(),
+            "inception": sm.inception.model_dump() if "inception" in entry.networks else None,
+            "classifier": clf_view if "classifier" in entry.networks else None}
+    for name in sm.models:
+        cfg = params.models[name]
+        entry = sm.datasets[cfg.dataset]
+        arch = {k: v for k, v in cfg.model_dump().items() if k not in TRAIN_ONLY_KEYS + ("evaluate",)}
+        conditional = bool(getattr(cfg.model, "conditional", False))
+        cas = conditional and "classifier" in entry.networks
+        # CAS trains the classifier on as many labelled samples as it saw real images (None: the whole split)
+        out[f"sample/{name}.json"] = {**common, "name": name, "model": arch, "n_samples": entry.n_samples,
+                                      "batch_size": sm.batch_size, "cas": cas,
+                                      "n_cas": params.classifier.train.n_train if cas else None}
+        out[f"sample_metrics/{name}.json"] = {
+            **common, "name": name, "dataset": cfg.dataset, "view": cfg.view, "conditional": conditional,
+            **entry.model_dump(), "batch_size": sm.batch_size, "allow_small_sample": sm.allow_small_sample,
+            "kid": sm.kid.model_dump(),
+            "inception": sm.inception.model_dump() if "inception" in entry.networks else None,
+            "classifier": (params.classifier.model_dump() if cas else clf_view) if "classifier" in entry.networks
+            else None,
+            "cas": cas}
+    out["report.json"] = {"report": params.report.model_dump()}
+    return out
+
+
+class Section(dict):
+    """A resolved slice read back from JSON: a dict whose keys are also attributes (cfg.train.lr)."""
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            value = self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+        return Section(value) if isinstance(value, dict) and not isinstance(value, Section) else value
+
+    def model_dump(self) -> dict:
+        return json.loads(json.dumps(self))
+
+
+def load_slice(path: str | Path) -> Section:
+    """A stage's resolved params (written by the resolve stage)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: not found; run `dvc repro` (the resolve stage writes it from {PARAMS_FILE})")
+    return Section(json.loads(path.read_text()))
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -1,19 +1,18 @@
-"""What every stage entry point shares: clean error exits, set-up and provenance records."""
+"""What every stage entry point shares: clean error exits, set-up, code hashes and provenance records.
+
+Importing this module imports no torch; `setup` and `load_trained` do, when called.
+"""
 from __future__ import annotations
 
 import functools
 import hashlib
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
-import torch
-
-from genlab.config import ConfigError, Params, load_params
+from genlab.config import ConfigError, Section, load_slice
 from genlab.data.fetch import DataError
 from genlab.io import sha256_json
-from genlab.training.runtime import pick_device, seed_everything, set_threads
-from genlab.training.tracking import git_commit
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -38,51 +37,51 @@ def stage_main(fn: Callable[..., None]) -> Callable[..., int]:
     return wrapper
 
 
-def setup(params: Params) -> torch.device:
-    """Seed, CPU threads and device for a stage, from params."""
-    seed_everything(params.seed)
-    set_threads(params.threads)
-    return pick_device(params.device)
+def setup(p: Section):
+    """Seed, CPU threads, deterministic algorithms and device for a stage, from its resolved params."""
+    from genlab.training.runtime import configure
+
+    return configure(p.runtime, p.seed)
 
 
-def load_trained(path: Path, map_location: torch.device | str = "cpu") -> dict[str, Any]:
-    """A checkpoint of finished training; a StageError naming the file when training stopped early."""
+def load_trained(path: Path) -> dict[str, Any]:
+    """A checkpoint of finished training (on the CPU); a StageError naming the file when training stopped early."""
     from genlab.training.checkpoint import load_checkpoint
 
-    state = load_checkpoint(path, map_location=map_location)
+    if not Path(path).exists():
+        raise StageError(f"{path}: no checkpoint; run the train stage first (dvc repro)")
+    state = load_checkpoint(path)
     if not state["complete"]:
         raise StageError(f"{path}: training stopped after epoch {state['epoch']}; rerun the train stage")
     return state
 
 
-def code_hash() -> str:
-    """sha256 over the genlab package's Python sources (path and bytes, in sorted order)."""
+def code_hash(paths: Iterable[str] | None = None) -> str:
+    """sha256 over Python sources of the genlab package (path and bytes, in sorted order): the files and
+    folders `paths` names (relative to src/genlab), or the whole package."""
+    files: set[Path] = set()
+    for rel in (paths if paths is not None else ["."]):
+        target = PACKAGE_DIR / rel
+        files.update(target.rglob("*.py") if target.is_dir() else [target])
     h = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+    for path in sorted(files):
         h.update(str(path.relative_to(PACKAGE_DIR)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()
 
 
-def resolved_params(params: Params, model: str) -> dict[str, Any]:
-    """What decides one model's stages: scale, seed and its block resolved for the scale."""
-    return {"scale": params.scale, "seed": params.seed, **params.model(model).model_dump()}
+def provenance_of(resolved: dict[str, Any], code: Iterable[str] | None = None, **hashes: str) -> dict[str, Any]:
+    """Provenance record for figures that depend on the `resolved` params, the `code` files and the hashed inputs."""
+    from genlab.training.tracking import git_commit
 
-
-def provenance(params: Params, model: str, **hashes: str) -> dict[str, Any]:
-    """Where a figure came from: code version, resolved params and their hash, input hashes."""
-    return provenance_of(resolved_params(params, model), **hashes)
-
-
-def provenance_of(resolved: dict[str, Any], **hashes: str) -> dict[str, Any]:
-    """Provenance record for figures that depend on the `resolved` params and the hashed inputs."""
     return {
         "git_commit": git_commit(),
-        "code_sha256": code_hash(),
+        "code_sha256": code_hash(code),
+        "code_files": sorted(code) if code is not None else ["."],
         "params": resolved,
         "params_sha256": sha256_json(resolved),
         **{f"{k}_sha256": v for k, v in hashes.items()},
     }
 
 
-__all__ = ["StageError", "stage_main", "setup", "load_trained", "code_hash", "resolved_params", "provenance", "provenance_of", "load_params", "Params"]
+__all__ = ["StageError", "stage_main", "setup", "load_trained", "code_hash", "provenance_of", "load_slice", "Section"]

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from genlab.metrics.likelihood import (bernoulli_log_prob, bpd_to_nats, dataset_iwae, dataset_nelbo, iwae_bound,
-                                       kl_std_normal, nats_to_bpd, normal_log_prob, std_normal_log_prob)
+from genlab.metrics.likelihood import bpd_to_nats, dataset_iwae, dataset_nelbo, iwae_bound, nats_to_bpd
+from genlab.nn.distributions import bernoulli_log_prob, kl_std_normal, normal_log_prob, std_normal_log_prob
 from genlab.models.vae import VAE
 
 

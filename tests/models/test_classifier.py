@@ -9,6 +9,7 @@ from genlab.models.classifier import LeNetClassifier
 from tests.conftest import synthetic_digits
 
 CFG = ClassifierConfig.model_validate({
+    "dataset": "mnist",
     "model": {"channels": [4, 8], "features": 16, "dropout": 0.0},
     "train": {"epochs": 2, "batch_size": 32, "lr": 3e-3, "optimizer": "adam", "n_train": None},
     "evaluate": {"batch_size": 50, "min_accuracy": 0.5},

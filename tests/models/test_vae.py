@@ -34,9 +34,11 @@ def test_registry_builds_every_model_in_params():
     params = load_params(REPO / "params.yaml", scale="quick")
     vaes = {name: cfg for name, cfg in params.models.items() if cfg.family == "vae"}
     assert len(vaes) >= 4
+    shapes = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
     for name, cfg in vaes.items():
-        model = build_model(cfg, (1, 28, 28))
+        model = build_model(cfg, shapes[cfg.dataset], n_classes=10)
         assert model.z_dim == cfg.model.z_dim, name
+        assert model.conditional == cfg.model.conditional and model.likelihood == cfg.model.likelihood
 
 
 def test_sample_is_reproducible_with_a_generator():
@@ -89,3 +91,23 @@ def test_conditional_bounds_are_on_log_p_x_given_y():
     torch.testing.assert_close(nelbo, direct.detach())
     iwae = dataset_iwae(model, x, 16, 4, y=y)
     assert torch.all(iwae["niwae"] <= iwae["nelbo"] + 1e-4)
+
+
+def test_discretized_logistic_vae_on_eight_bit_images():
+    model = VAE((3, 8, 8), z_dim=4, arch="conv", channels=4, likelihood="discretized_logistic")
+    b = torch.randint(0, 256, (5, 3, 8, 8))
+    x = b.float() * (2 / 255) - 1
+    assert model.decode(torch.zeros(5, 4)).shape == (5, 6, 8, 8)    # (mean, log-scale) per sub-pixel
+    recon, kl = model.elbo_terms(x)
+    assert recon.shape == kl.shape == (5,) and (recon > 0).all()    # a discrete likelihood: -log P >= 0
+    draws = model.sample(7, generator=torch.Generator().manual_seed(0))
+    levels = (draws + 1) * 255 / 2
+    torch.testing.assert_close(levels, levels.round(), rtol=0, atol=1e-4)   # on the 256 levels
+    assert draws.min() >= -1 and draws.max() <= 1
+    assert 0 <= model.to_unit(draws).min() and model.to_unit(draws).max() <= 1
+
+
+def test_conditional_build_needs_classes():
+    cfg = load_params(REPO / "params.yaml", scale="quick").models["vae_conv_cond"]
+    with pytest.raises(ValueError, match="needs a data set with classes"):
+        build_model(cfg, (1, 28, 28), n_classes=0)

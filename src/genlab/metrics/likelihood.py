@@ -1,4 +1,4 @@
-"""Likelihood metrics: Gaussian KL, Bernoulli log-likelihood, ELBO, IWAE, bits/dim.
+"""Likelihood metrics: ELBO and IWAE bounds over a data set, bits/dim (the densities are in genlab.nn.distributions).
 
 Pure functions over tensors. Conventions: log-likelihoods are in nats and per image
 (summed over pixels); a *negative* ELBO or IWAE bound is an upper bound on the NLL.
@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 LN2 = math.log(2.0)
@@ -24,30 +23,6 @@ def bpd_to_nats(bpd: float | torch.Tensor, n_dims: int) -> float | torch.Tensor:
     return bpd * n_dims * LN2
 
 
-def kl_std_normal(mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
-    """KL(N(mean, diag(exp(log_std)^2)) || N(0, I)), summed over the last axis.
-
-    Closed form: 0.5 * sum(sigma^2 + mu^2 - 1 - log sigma^2).
-    """
-    return 0.5 * (torch.exp(2 * log_std) + mean.pow(2) - 1.0 - 2 * log_std).sum(dim=-1)
-
-
-def bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """log p(x | logits) of independent Bernoulli pixels, summed over all but the first axis."""
-    ll = -F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-    return ll.flatten(start_dim=1).sum(dim=1)
-
-
-def std_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
-    """log N(z; 0, I), summed over the last axis."""
-    return -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(dim=-1)
-
-
-def normal_log_prob(z: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
-    """log N(z; mean, diag(exp(log_std)^2)), summed over the last axis."""
-    return (-0.5 * ((z - mean) * torch.exp(-log_std)).pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(dim=-1)
-
-
 def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
     """IWAE lower bound on log p(x) from log importance weights of shape (k, B).
 
@@ -57,11 +32,11 @@ def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(log_w, dim=0) - math.log(k)
 
 
-@torch.no_grad()
 def _labels(y: torch.Tensor | None, start: int, stop: int, device) -> torch.Tensor | None:
     return None if y is None else y[start:stop].to(device)
 
 
+@torch.no_grad()
 def dataset_nelbo(model, x: torch.Tensor, batch_size: int, device: torch.device | str = "cpu",
                   y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Per-image reconstruction NLL, KL and negative ELBO (nats) of `model` on binarized `x`

@@ -1,8 +1,10 @@
-"""Feature networks for the Fréchet distances, and the reference images they are checked on.
+"""Sample metrics of any generator: feature networks, real-data features, FID, KID and the noise reference.
 
-`FeatureNetwork` names one network (our MNIST classifier, or TF-Inception), its weights'
-sha256 and how to get (N, d) features from images in [0, 1]. `gaussian_noise_images` is
-seed 001's "random Gaussian noise" reference row.
+`FeatureNetwork` names one network (the pipeline's domain classifier, or TF-Inception),
+its weights' sha256 and how to get (N, d) features from images in [0, 1]. Real-data
+features are computed once per data set, view and network (`real_stats` stage) and saved
+whole, so that both FID (means and covariances) and KID (the features themselves) can be
+computed against them. `compare` gives one model's (or reference set's) figures.
 """
 from __future__ import annotations
 
@@ -10,39 +12,90 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
-from genlab.metrics.classifier import build_classifier, features
-from genlab.metrics.inception import inception_features, load_inception
-from genlab.pipeline import load_trained
+from genlab.metrics.fid import INCEPTION_MIN_SAMPLES, FeatureStats, frechet_distance
+from genlab.metrics.kid import KID_FORMULA, kernel_distance
 
 NOISE_MEAN, NOISE_STD = 0.5, 0.25
 
 
 @dataclass
 class FeatureNetwork:
-    name: str              # "classifier" | "inception": the metric is fid_<name>
+    name: str              # "classifier" | "inception": the metrics are fid_<name>, kid_<name>
     description: str
     weights_sha256: str
     extract: Callable[[torch.Tensor], torch.Tensor]
 
 
-def classifier_network(cfg, checkpoint: Path, image_shape, device, weights_sha256: str) -> FeatureNetwork:
-    state = load_trained(checkpoint, device)  # a StageError (one line, exit 2) when unfinished
-    model = build_classifier(cfg, image_shape).to(device)
+def classifier_network(cfg, checkpoint: Path, image_shape, n_classes: int, device) -> FeatureNetwork:
+    """The pipeline's domain classifier (penultimate-layer features)."""
+    from genlab.io import sha256_file
+    from genlab.metrics.classifier import build_classifier, features
+    from genlab.pipeline import load_trained
+
+    state = load_trained(checkpoint)  # a StageError (one line, exit 2) when unfinished
+    model = build_classifier(cfg, image_shape, n_classes).to(device)
     model.load_state_dict(state["model"])
     return FeatureNetwork("classifier", f"Fréchet classifier distance ({model.n_features}-d penultimate features of "
-                          "the LeNet-style MNIST classifier trained by this pipeline)", weights_sha256,
+                          "the LeNet-style classifier trained by this pipeline)", sha256_file(checkpoint),
                           lambda x: features(model, x, cfg.evaluate.batch_size, device))
 
 
 def inception_network(cfg, device) -> FeatureNetwork:
+    from genlab.metrics.inception import inception_features, load_inception
+
     net, digest, description = load_inception(cfg.weights, cfg.path, cfg.embedded)
     net = net.to(device)
     return FeatureNetwork("inception", description, digest,
                           lambda x: inception_features(net, x, cfg.batch_size, device))
 
 
-def gaussian_noise_images(n: int, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
-    """Pixels i.i.d. N(0.5, 0.25^2) clipped to [0, 1]: seed 001's "random Gaussian noise" row."""
-    return (NOISE_MEAN + NOISE_STD * torch.randn((n, *shape), generator=generator)).clamp(0, 1)
+def feature_networks(p, classifier_dir: Path, image_shape, n_classes: int, device) -> list[FeatureNetwork]:
+    """The feature networks a sample-metrics slice names (`networks`), loaded."""
+    nets = []
+    for name in p.networks:
+        if name == "classifier":
+            nets.append(classifier_network(p.classifier, classifier_dir / "checkpoints" / "train.pt", image_shape,
+                                           n_classes, device))
+        else:
+            nets.append(inception_network(p.inception, device))
+    return nets
+
+
+def noise_images(n: int, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    """uint8 images of pixels i.i.d. N(0.5, 0.25^2) clipped to [0, 1]: seed 001's "random Gaussian noise" row
+    (shown through a view like real images)."""
+    x = (NOISE_MEAN + NOISE_STD * torch.randn((n, *shape), generator=generator)).clamp(0, 1)
+    return (x * 255).round().to(torch.uint8)
+
+
+def save_features(path: Path, features: torch.Tensor) -> None:
+    from genlab.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, features.numpy().astype(np.float32))
+
+
+def compare(features: np.ndarray, real: np.ndarray, network: str, kid_cfg, allow_small: bool,
+            seed: int) -> tuple[dict[str, float], dict]:
+    """fid_<network> and kid_<network> of `features` against `real` features; (values, detail).
+
+    Inception FID from fewer than 2048 samples is not computed (the 2048-d covariance is
+    singular) unless `allow_small`; KID, unbiased, is computed at any sample count.
+    """
+    values, detail = {}, {"n_samples": int(len(features)), "n_real": int(len(real)), "notes": []}
+    if network == "inception" and min(len(features), len(real)) < INCEPTION_MIN_SAMPLES and not allow_small:
+        detail["notes"].append(f"fid_inception not computed: {min(len(features), len(real))} < "
+                               f"{INCEPTION_MIN_SAMPLES} samples (KID is unbiased at this count)")
+    else:
+        result = frechet_distance(FeatureStats.of(features), FeatureStats.of(real))
+        values[f"fid_{network}"] = result.value
+        detail["notes"] += result.notes
+    kid = kernel_distance(features, real, kid_cfg.subset_size, kid_cfg.n_subsets, rng=np.random.default_rng(seed))
+    values[f"kid_{network}"] = kid.value
+    values[f"kid_{network}_std"] = kid.std
+    detail["kid"] = {"subset_size": kid.subset_size, "n_subsets": kid.n_subsets, "formula": KID_FORMULA}
+    return values, detail

@@ -1,31 +1,17 @@
-"""Model registry: the `family` named in params.yaml -> a builder taking that block's config."""
+"""Model registry: the `family` named in params.yaml -> src/genlab/models/<family>.py and its `build`.
+
+Families are imported by name, on demand, so that one family's stages neither import
+nor depend on another family's code.
+"""
 from __future__ import annotations
 
-import math
-from typing import Callable
+import importlib
 
-from genlab.models.autoencoder import AutoEncoder
 from genlab.models.base import Trainable
-from genlab.models.vae import VAE
-
-N_CLASSES = 10  # MNIST digits; the label set of every class-conditional model
 
 
-def _build_vae(cfg, image_shape: tuple[int, int, int]) -> VAE:
-    m = cfg.model
-    return VAE(image_shape, z_dim=m.z_dim, arch=m.arch, hidden=m.hidden, channels=m.channels,
-               n_classes=N_CLASSES if m.conditional else 0)
-
-
-def _build_autoencoder(cfg, image_shape: tuple[int, int, int]) -> AutoEncoder:
-    o = cfg.objective
-    return AutoEncoder(math.prod(image_shape), cfg.model.hidden, tied_weights=cfg.model.tied_weights, noise=o.noise,
-                       noise_level=o.noise_level, contraction=o.contraction, weight_decay=o.weight_decay)
-
-
-REGISTRY: dict[str, Callable[..., Trainable]] = {"vae": _build_vae, "autoencoder": _build_autoencoder}
-
-
-def build_model(cfg, image_shape: tuple[int, int, int]) -> Trainable:
-    """The model that `cfg.family` names, for images of `image_shape` (C, H, W)."""
-    return REGISTRY[cfg.family](cfg, tuple(image_shape))
+def build_model(cfg, image_shape: tuple[int, ...], n_classes: int = 0) -> Trainable:
+    """The model that `cfg.family` names, for images of `image_shape` (C, H, W) from a data set with
+    `n_classes` classes (used by class-conditional models)."""
+    module = importlib.import_module(f"genlab.models.{cfg.family}")
+    return module.build(cfg, tuple(image_shape), n_classes)

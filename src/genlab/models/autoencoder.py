@@ -127,3 +127,10 @@ class FineTunedMLP(Trainable):
         logits = self(x)
         loss = F.cross_entropy(logits, y)
         return loss, {"loss": loss.item(), "error": (logits.argmax(1) != y).float().mean().item()}
+
+
+def build(cfg, image_shape: tuple[int, ...], n_classes: int = 0) -> AutoEncoder:
+    """The auto-encoder a params block describes (`model`, `objective`)."""
+    o = cfg.objective
+    return AutoEncoder(math.prod(image_shape), cfg.model.hidden, tied_weights=cfg.model.tied_weights, noise=o.noise,
+                       noise_level=o.noise_level, contraction=o.contraction, weight_decay=o.weight_decay)

@@ -1,4 +1,4 @@
-"""Variational auto-encoders with a Bernoulli decoder (Kingma & Welling 2013, arXiv 1312.6114).
+"""Variational auto-encoders (Kingma & Welling 2013, arXiv 1312.6114): Bernoulli or discretized-logistic decoder.
 
 `mlp`: seed 002's model (UvA DL 2020, assignment 3): encoder x -> Linear(hidden) -> ReLU
 -> (mean, log_std) of a diagonal Gaussian q(z|x); decoder z -> Linear(hidden) -> ReLU ->
@@ -13,9 +13,18 @@ derived from the data's image shape (height and width divisible by 4).
 NOTE: Kingma & Welling's MNIST experiments use tanh MLPs with Adagrad; we follow seed 002
 (ReLU, Adam 1e-3, batch 128), whose bits/dim we compare against. The encoder outputs
 log sigma rather than log sigma^2 (the same family, a different parameterisation).
-NOTE: binarization is the data's, chosen per model in params.yaml: `threshold` (x > 0.5)
-for seed 002's figure, whose 0.1377 bpd (74.8 nats) no VAE reaches on stochastically
-binarized MNIST; `stochastic` (dynamic Bernoulli draws) for the IWAE paper's protocol.
+NOTE: binarization is the data's view, chosen per model in params.yaml: `binary_threshold`
+(x > 0.5) for seed 002's figure, whose 0.1377 bpd (74.8 nats) no VAE reaches on
+stochastically binarized MNIST; `binary_stochastic` (dynamic Bernoulli draws) for the IWAE
+paper's protocol.
+
+`likelihood: discretized_logistic` models 8-bit colour images (view `eight_bit`): the
+decoder outputs a mean and a log-scale per sub-pixel and p(x|z) is the logistic
+distribution's mass on each of the 256 bins (Salimans et al. 2017, one component, no
+channel autoregression), so the ELBO bounds the likelihood of the discrete image and
+bits/dim compare with the VQ-VAE paper's VAE row (4.51 on CIFAR-10).
+NOTE: the VQ-VAE paper does not describe its VAE baseline's decoder; ours is the
+convolutional VAE below with that likelihood.
 """
 from __future__ import annotations
 
@@ -25,9 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.metrics.likelihood import (bernoulli_log_prob, kl_std_normal, normal_log_prob,
-                                       std_normal_log_prob)
 from genlab.models.base import GenerativeModel
+from genlab.nn.discretized import discretized_logistic_log_prob, sample_discretized_logistic
+from genlab.nn.distributions import bernoulli_log_prob, kl_std_normal, normal_log_prob, std_normal_log_prob
 
 
 def _cat(h: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
@@ -49,7 +58,7 @@ class MLPEncoder(nn.Module):
 class MLPDecoder(nn.Module):
     def __init__(self, image_shape: tuple[int, int, int], hidden: int, z_dim: int, cond_dim: int = 0):
         super().__init__()
-        self.image_shape = tuple(image_shape)
+        self.image_shape = tuple(image_shape)  # (outputs per pixel * C, H, W)
         self.net = nn.Sequential(nn.Linear(z_dim + cond_dim, hidden), nn.ReLU(),
                                  nn.Linear(hidden, math.prod(image_shape)))
 
@@ -99,20 +108,23 @@ class VAE(GenerativeModel):
     """
 
     def __init__(self, image_shape: tuple[int, int, int], z_dim: int, arch: str = "mlp",
-                 hidden: int = 512, channels: int = 32, n_classes: int = 0):
+                 hidden: int = 512, channels: int = 32, n_classes: int = 0, likelihood: str = "bernoulli"):
         super().__init__()
         self.image_shape = tuple(image_shape)
-        self.z_dim, self.n_classes = z_dim, n_classes
+        self.z_dim, self.n_classes, self.likelihood = z_dim, n_classes, likelihood
+        if likelihood not in ("bernoulli", "discretized_logistic"):
+            raise ValueError(f"likelihood {likelihood!r}: expected 'bernoulli' or 'discretized_logistic'")
+        c, h, w = image_shape
+        out_shape = ((2 if likelihood == "discretized_logistic" else 1) * c, h, w)  # (mean, log-scale) per sub-pixel
         n_dims = math.prod(image_shape)
         if arch == "mlp":
             self.encoder = MLPEncoder(n_dims, hidden, z_dim, n_classes)
-            self.decoder = MLPDecoder(self.image_shape, hidden, z_dim, n_classes)
+            self.decoder = MLPDecoder(out_shape, hidden, z_dim, n_classes)
         elif arch == "conv":
-            _, h, w = image_shape
             if h % 4 or w % 4:
                 raise ValueError(f"conv VAE needs height and width divisible by 4, got image shape {image_shape}")
             self.encoder = ConvEncoder(self.image_shape, channels, z_dim, n_classes)
-            self.decoder = ConvDecoder(self.image_shape, channels, z_dim, n_classes)
+            self.decoder = ConvDecoder(out_shape, channels, z_dim, n_classes)
         else:
             raise ValueError(f"arch {arch!r}: expected 'mlp' or 'conv'")
 
@@ -136,14 +148,21 @@ class VAE(GenerativeModel):
         return self.encoder(x, self._onehot(y, len(x)))
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Bernoulli logits of p(x|z[,y])."""
+        """Parameters of p(x|z[,y]): Bernoulli logits (N, C, H, W), or logistic (mean, log-scale) (N, 2C, H, W)."""
         return self.decoder(z, self._onehot(y, len(z)))
+
+    def log_px_z(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) per image (nats) from the decoder's output `out`."""
+        if self.likelihood == "bernoulli":
+            return bernoulli_log_prob(out, x)
+        mean, log_scale = out.chunk(2, dim=1)
+        return discretized_logistic_log_prob(x, mean, log_scale)
 
     def elbo_terms(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-image reconstruction NLL and KL (nats), one reparameterised sample of z."""
         mean, log_std = self.encode(x, y)
         z = mean + torch.exp(log_std) * torch.randn_like(mean)
-        recon_nll = -bernoulli_log_prob(self.decode(z, y), x)
+        recon_nll = -self.log_px_z(self.decode(z, y), x)
         return recon_nll, kl_std_normal(mean, log_std)
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
@@ -156,18 +175,37 @@ class VAE(GenerativeModel):
         mean, log_std = self.encode(x, y)
         eps = torch.randn((k,) + mean.shape, device=x.device, dtype=mean.dtype)
         z = mean + torch.exp(log_std) * eps                                    # (k, B, Z)
-        logits = self.decode(z.flatten(0, 1), None if y is None else y.repeat(k))  # (k*B, C, H, W)
-        log_px_z = bernoulli_log_prob(logits, x.repeat(k, 1, 1, 1)).view(k, -1)
+        out = self.decode(z.flatten(0, 1), None if y is None else y.repeat(k))  # (k*B, C or 2C, H, W)
+        log_px_z = self.log_px_z(out, x.repeat(k, 1, 1, 1)).view(k, -1)
         return log_px_z + std_normal_log_prob(z) - normal_log_prob(z, mean, log_std)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Bernoulli means of p(x|z[,y]) for z ~ N(0, I); a conditional model without `labels`
-        draws classes 0, 1, ..., n_classes - 1, 0, 1, ... (a grid row per class when n_classes
-        divides the row length)."""
+    def sample(self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None,
+               mean: bool = False) -> torch.Tensor:
+        """n draws from p(x|z[,y]), z ~ N(0, I), in the model's view: {0, 1} pixels (Bernoulli) or the
+        256 levels in [-1, 1] (discretized logistic); `mean=True` gives the decoder's means instead
+        (grey levels: the usual sample grids). A conditional model without `labels` draws classes
+        0, 1, ..., n_classes - 1, 0, 1, ... (a grid row per class when n_classes divides the row)."""
         device = next(self.parameters()).device
         z = torch.randn(n, self.z_dim, generator=generator).to(device)
         if self.conditional and labels is None:
             labels = torch.arange(n) % self.n_classes
-        return torch.sigmoid(self.decode(z, None if labels is None else labels.to(device)))
+        out = self.decode(z, None if labels is None else labels.to(device)).float().cpu()
+        if self.likelihood == "bernoulli":
+            probs = torch.sigmoid(out)
+            return probs if mean else torch.bernoulli(probs, generator=generator)
+        loc, log_scale = out.chunk(2, dim=1)
+        return loc.clamp(-1, 1) if mean else sample_discretized_logistic(loc, log_scale, generator=generator)
+
+    def to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        """Samples in the model's view -> [0, 1] for images."""
+        return ((x + 1) / 2).clamp(0, 1) if self.likelihood == "discretized_logistic" else x.clamp(0, 1)
+
+
+def build(cfg, image_shape: tuple[int, ...], n_classes: int = 0) -> VAE:
+    """The VAE a params block describes (`model`), for a data set with `n_classes` classes."""
+    m = cfg.model
+    if m.conditional and n_classes < 2:
+        raise ValueError(f"a class-conditional VAE needs a data set with classes, got {n_classes}")
+    return VAE(image_shape, z_dim=m.z_dim, arch=m.arch, hidden=m.hidden, channels=m.channels,
+               n_classes=n_classes if m.conditional else 0, likelihood=m.likelihood)

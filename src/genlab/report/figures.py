@@ -1,4 +1,4 @@
-"""Every image genlab writes: sample grids, epoch montages, latent manifolds and scatters."""
+"""Charts (matplotlib): epoch montages, latent scatters, curves; image grids are genlab.images."""
 from __future__ import annotations
 
 import os
@@ -10,17 +10,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from torchvision.utils import make_grid, save_image  # noqa: E402
 
+from genlab.images import make_grid, save_grid  # noqa: E402,F401
 from genlab.io import atomic_path  # noqa: E402
-
-
-def save_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int) -> Path:
-    """Images in [0, 1] of shape (N, C, H, W) -> one PNG grid, `nrow` images per row."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        save_image(images.detach().cpu().clamp(0, 1), tmp, nrow=nrow, padding=2, pad_value=1.0, format="png")
-    return path
 
 
 def epoch_montage(grids: dict[int, torch.Tensor], path: str | os.PathLike, title: str) -> Path:
@@ -28,20 +20,24 @@ def epoch_montage(grids: dict[int, torch.Tensor], path: str | os.PathLike, title
     epochs = sorted(grids)
     fig, axes = plt.subplots(1, len(epochs), figsize=(2.6 * len(epochs), 3.0), squeeze=False)
     for ax, epoch in zip(axes[0], epochs):
-        grid = make_grid(grids[epoch].clamp(0, 1), nrow=int(np.sqrt(len(grids[epoch]))), padding=2, pad_value=1.0)
-        ax.imshow(grid.permute(1, 2, 0).numpy(), cmap="gray", interpolation="nearest")
+        panel = grids[epoch][None] if grids[epoch].dim() == 3 else grids[epoch]  # one grid image, or a batch
+        grid = make_grid(panel, nrow=1 if grids[epoch].dim() == 3 else int(np.sqrt(len(panel))), padding=0)
+        ax.imshow(grid[..., 0] if grid.shape[2] == 1 else grid, cmap="gray", interpolation="nearest")
         ax.set_title(f"epoch {epoch}")
         ax.axis("off")
     fig.suptitle(title)
     return _save(fig, path)
 
 
-def latent_scatter(codes: np.ndarray, labels: np.ndarray, path: str | os.PathLike, title: str,
+def latent_scatter(codes: np.ndarray, labels: np.ndarray | None, path: str | os.PathLike, title: str,
                    axis_names: tuple[str, str] = ("z1", "z2")) -> Path:
-    """2-D latent codes coloured by class (seed 001, fig. 3.1)."""
+    """2-D latent codes coloured by class (seed 001, fig. 3.1); one colour when the data set has no classes."""
     fig, ax = plt.subplots(figsize=(6, 5))
-    points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=3, alpha=0.7, vmin=-0.5, vmax=9.5)
-    fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
+    if labels is None:
+        ax.scatter(codes[:, 0], codes[:, 1], s=3, alpha=0.5)
+    else:
+        points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=3, alpha=0.7, vmin=-0.5, vmax=9.5)
+        fig.colorbar(points, ax=ax, ticks=range(10), label="class")
     ax.set_xlabel(axis_names[0])
     ax.set_ylabel(axis_names[1])
     ax.set_title(title)

@@ -3,11 +3,17 @@
 A checkpoint is a dict saved with torch.save, written atomically:
   fingerprint   hash of (resolved config, data hash, code hash); a resume needs a match
   epoch, step   completed epochs and optimiser steps
+  batch_in_epoch, epoch_sums, epoch_count, epoch_start_data   position inside an unfinished epoch
+                (checkpoints by step: `train.checkpoint_every`)
   complete      True once the last epoch finished
-  model, optimizer, scheduler   state dicts (scheduler None when there is none)
+  model, optimizers, schedulers   state dicts by name
   rng           torch CPU/CUDA, numpy, python and data-order generator states
   history       per-epoch metric rows so far
-  extra         caller's own small state (the MLflow run id)
+  extra         caller's own small state (the MLflow run id, the best fine-tuning epoch)
+
+Checkpoints are always loaded onto the CPU: the RNG states must stay CPU byte tensors
+(torch.set_rng_state refuses CUDA tensors), and load_state_dict moves the model's and
+optimisers' tensors to wherever their parameters live.
 """
 from __future__ import annotations
 
@@ -26,8 +32,9 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
         torch.save(state, tmp)
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    return torch.load(path, map_location=map_location, weights_only=True)
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint's dict, every tensor on the CPU."""
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def capture_rng(data_generator: torch.Generator | None = None) -> dict[str, Any]:
@@ -44,12 +51,12 @@ def capture_rng(data_generator: torch.Generator | None = None) -> dict[str, Any]
 
 
 def restore_rng(state: dict[str, Any], data_generator: torch.Generator | None = None) -> None:
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())
     if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
     name, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     if data_generator is not None and state["data"] is not None:
-        data_generator.set_state(state["data"])
+        data_generator.set_state(state["data"].cpu())

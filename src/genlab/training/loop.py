@@ -1,10 +1,18 @@
-"""The one training loop: epochs of optimiser steps, validation, checkpoint after every epoch.
+"""The one trainer: epochs of model-owned training steps, validation, checkpoints by epoch and by step.
+
+The model owns its step (`Trainable.training_step(batch, step, opt)`): a VAE makes one
+update of one optimiser, a WGAN n_critic critic updates and one generator update. The
+trainer holds any number of named optimisers and per-epoch schedulers, applies gradient
+clipping in `Optimizers.step`, draws the data order, validates, logs and checkpoints.
 
 Resuming: a checkpoint whose fingerprint (config + data + code) matches the current run
-is continued from its last completed epoch with the model, optimiser, scheduler and RNG
-states restored, so a killed-and-resumed run ends with the same weights as an
-uninterrupted one. A checkpoint with another fingerprint is set aside and training starts
-afresh; a complete matching one is returned as it is.
+is continued from where it stopped -- the end of an epoch, or inside one when
+`checkpoint_every` steps are set -- with the model, optimisers, schedulers and every RNG
+state restored and the epoch's permutation redrawn from its saved start state, so a
+killed-and-resumed run ends with the same weights as an uninterrupted one (on the CPU;
+on CUDA it resumes, bit-identical only where the kernels are deterministic). A checkpoint
+with another fingerprint is set aside and training starts afresh; a complete matching
+one is returned as it is.
 """
 from __future__ import annotations
 
@@ -17,63 +25,117 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from genlab.training.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from genlab.training.parallel import SingleProcess
 
 EpochHook = Callable[[int, nn.Module], None]
 MetricsSink = Callable[[Mapping[str, float], int], None]
 
 
-class Trainer:
-    """Fits `model` with `optimizer` on batches from `loader` for `epochs` epochs.
+class Optimizers:
+    """A model's named optimisers; `step(name, loss)` is the one place gradients are applied."""
 
-    `validate(model)` returns a dict of validation figures, logged with a `valid_` prefix.
-    `data_generator` is the generator that orders the batches; its state is checkpointed.
+    def __init__(self, optimizers: Mapping[str, torch.optim.Optimizer], grad_clip_norm: float | None = None):
+        self.optimizers = dict(optimizers)
+        self.grad_clip_norm = grad_clip_norm
+        self.where = ""  # "epoch e, step s": named in the error of a non-finite loss
+
+    def __getitem__(self, name: str) -> torch.optim.Optimizer:
+        return self.optimizers[name]
+
+    def __iter__(self):
+        return iter(self.optimizers)
+
+    def step(self, name: str, loss: torch.Tensor) -> None:
+        """zero_grad, backward, clip the global gradient norm (when set), step optimiser `name`."""
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()} at {self.where} (optimiser {name!r})")
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip_norm is not None:
+            params = [p for group in opt.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.grad_clip_norm)
+        opt.step()
+
+
+class Trainer:
+    """Fits `model` on `data` (indexable by a list of indices -> a batch tuple) for `epochs` epochs.
+
+    `optimizers` maps names to optimisers (the names the model's training_step uses);
+    `schedulers` maps the same names to per-epoch schedulers. `validate(model)` returns a
+    dict of validation figures, logged with a `valid_` prefix. `seed` seeds the generator
+    that orders the batches; its state is checkpointed.
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loader: Iterable, *,
-                 epochs: int, checkpoint_path: str | Path, fingerprint: str,
-                 validate: Callable[[nn.Module], Mapping[str, float]],
+    def __init__(self, model: nn.Module, optimizers: Mapping[str, torch.optim.Optimizer] | torch.optim.Optimizer,
+                 data, *, batch_size: int, epochs: int, checkpoint_path: str | Path, fingerprint: str,
+                 validate: Callable[[nn.Module], Mapping[str, float]] | None = None,
                  device: torch.device | str = "cpu",
-                 scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-                 data_generator: torch.Generator | None = None,
-                 log: Callable[[str], None] = print):
-        self.model, self.optimizer, self.loader = model, optimizer, loader
+                 schedulers: Mapping[str, Any] | None = None, seed: int = 0,
+                 grad_clip_norm: float | None = None, checkpoint_every: int | None = None,
+                 parallel: SingleProcess | None = None, log: Callable[[str], None] = print):
+        if isinstance(optimizers, torch.optim.Optimizer):
+            optimizers = {"model": optimizers}
+        self.model, self.data, self.batch_size = model, data, batch_size
+        self.opt = Optimizers(optimizers, grad_clip_norm)
+        self.schedulers = {k: v for k, v in (schedulers or {}).items() if v is not None}
         self.epochs, self.fingerprint = epochs, fingerprint
         self.checkpoint_path = Path(checkpoint_path)
         self.validate, self.device = validate, torch.device(device)
-        self.scheduler, self.data_generator, self.log = scheduler, data_generator, log
+        self.data_generator = torch.Generator().manual_seed(seed)
+        self.checkpoint_every, self.log = checkpoint_every, log
+        self.parallel = parallel or SingleProcess()
+        self.net = self.parallel.wrap(model)
         self.epoch, self.step, self.complete = 0, 0, False
+        self.batch_in_epoch, self.epoch_sums, self.epoch_count = 0, {}, 0
+        self.epoch_start_data: torch.Tensor | None = None
         self.history: list[dict[str, float]] = []
         self.extra: dict[str, Any] = {}
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        """The first optimiser (the only one of a single-optimiser model)."""
+        return next(iter(self.opt.optimizers.values()))
 
     # ------------------------------------------------------------------ checkpoints
     def restore(self) -> bool:
         """Load a matching checkpoint if there is one; True when state was restored."""
         if not self.checkpoint_path.exists():
             return False
-        state = load_checkpoint(self.checkpoint_path, map_location=self.device)
+        state = load_checkpoint(self.checkpoint_path)  # on the CPU; load_state_dict moves tensors to the model
         if state.get("fingerprint") != self.fingerprint:
             self.log(f"{self.checkpoint_path}: made with another config, data or code; training from scratch")
             return False
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state["scheduler"] is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
+        for name, opt_state in state["optimizers"].items():
+            self.opt[name].load_state_dict(opt_state)
+        for name, sched_state in state["schedulers"].items():
+            self.schedulers[name].load_state_dict(sched_state)
         restore_rng(state["rng"], self.data_generator)
         self.epoch, self.step, self.complete = state["epoch"], state["step"], state["complete"]
+        self.batch_in_epoch, self.epoch_count = state["batch_in_epoch"], state["epoch_count"]
+        self.epoch_sums, self.epoch_start_data = dict(state["epoch_sums"]), state["epoch_start_data"]
         self.history, self.extra = list(state["history"]), dict(state["extra"])
-        self.log(f"{self.checkpoint_path}: resuming after epoch {self.epoch}/{self.epochs}"
-                 + (" (complete)" if self.complete else ""))
+        where = f"epoch {self.epoch}/{self.epochs}" + (f" and step {self.batch_in_epoch} of epoch {self.epoch + 1}"
+                                                        if self.batch_in_epoch else "")
+        self.log(f"{self.checkpoint_path}: resuming after {where}" + (" (complete)" if self.complete else ""))
         return True
 
     def save(self) -> None:
+        if not self.parallel.is_main:
+            return
         save_checkpoint(self.checkpoint_path, {
             "fingerprint": self.fingerprint,
             "epoch": self.epoch,
             "step": self.step,
             "complete": self.complete,
+            "batch_in_epoch": self.batch_in_epoch,
+            "epoch_sums": self.epoch_sums,
+            "epoch_count": self.epoch_count,
+            "epoch_start_data": self.epoch_start_data,
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "optimizers": {name: opt.state_dict() for name, opt in self.opt.optimizers.items()},
+            "schedulers": {name: s.state_dict() for name, s in self.schedulers.items()},
             "rng": capture_rng(self.data_generator),
             "history": self.history,
             "extra": self.extra,
@@ -82,27 +144,29 @@ class Trainer:
     # ------------------------------------------------------------------ training
     def fit(self, on_epoch_end: EpochHook | None = None, log_metrics: MetricsSink | None = None) -> list[dict]:
         """Train up to `epochs`; `on_epoch_end(epoch, model)` also runs once before epoch 1."""
-        if self.epoch == 0 and on_epoch_end is not None:
+        if self.epoch == 0 and self.batch_in_epoch == 0 and on_epoch_end is not None:
             on_epoch_end(0, self.model)
         while self.epoch < self.epochs:
             start = time.perf_counter()
             train = self._train_epoch()
             self.model.eval()
             with torch.no_grad():
-                valid = dict(self.validate(self.model))
-            if self.scheduler is not None:
-                self.scheduler.step()  # per-epoch schedule, after the epoch's optimiser steps
+                valid = dict(self.validate(self.model)) if self.validate is not None else {}
+            for scheduler in self.schedulers.values():
+                scheduler.step()  # per-epoch schedule, after the epoch's optimiser steps
             self.epoch += 1
+            self.batch_in_epoch, self.epoch_sums, self.epoch_count, self.epoch_start_data = 0, {}, 0, None
             row = {"epoch": self.epoch, "step": self.step,
                    **{f"train_{k}": v for k, v in train.items()},
                    **{f"valid_{k}": v for k, v in valid.items()},
-                   "lr": self.optimizer.param_groups[0]["lr"],
+                   **{f"lr_{name}" if len(self.opt.optimizers) > 1 else "lr": opt.param_groups[0]["lr"]
+                      for name, opt in self.opt.optimizers.items()},
                    "epoch_seconds": time.perf_counter() - start}
             self.history.append(row)
             self.complete = self.epoch >= self.epochs
             if on_epoch_end is not None:
                 on_epoch_end(self.epoch, self.model)
-            if log_metrics is not None:
+            if log_metrics is not None and self.parallel.is_main:
                 log_metrics({k: v for k, v in row.items() if k != "epoch"}, self.epoch)
             self.save()
             self.log(f"epoch {self.epoch}/{self.epochs}: "
@@ -112,26 +176,49 @@ class Trainer:
 
     def _train_epoch(self) -> dict[str, float]:
         self.model.train()
-        sums: dict[str, float] = {}
-        n = 0
-        bar = tqdm(self.loader, desc=f"epoch {self.epoch + 1}/{self.epochs}", leave=False, unit="batch",
-                   dynamic_ncols=True, mininterval=1.0, disable=None)
-        for batch in bar:
-            batch = tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)  # images[, labels]
-            batch = tuple(t.to(self.device, non_blocking=True) for t in batch)
-            loss, figures = self.model.loss(*batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss is {loss.item()} at epoch {self.epoch + 1}, step {self.step}")
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+        if self.batch_in_epoch == 0:
+            self.epoch_start_data = self.data_generator.get_state()
+        else:  # resuming inside an epoch: redraw its permutation from the state it started with
+            self.data_generator.set_state(self.epoch_start_data)
+        batches = self.parallel.batches(len(self.data), self.batch_size, self.data_generator)
+        bar = tqdm(total=len(batches), initial=self.batch_in_epoch, desc=f"epoch {self.epoch + 1}/{self.epochs}",
+                   leave=False, unit="batch", dynamic_ncols=True, mininterval=1.0, disable=None)
+        for index in batches[self.batch_in_epoch:]:
+            batch = tuple(t.to(self.device, non_blocking=True) for t in self.data[index])
+            self.opt.where = f"epoch {self.epoch + 1}, step {self.step}"
+            figures = self.model.training_step(batch, self.step, self.opt)
             self.step += 1
-            b = batch[0].shape[0]
-            n += b
+            self.batch_in_epoch += 1
+            b = len(index)
+            self.epoch_count += b
             for k, v in figures.items():
-                sums[k] = sums.get(k, 0.0) + v * b
-            bar.set_postfix(loss=f"{loss.item():.4g}", refresh=False)
-        return {k: v / n for k, v in sums.items()}
+                self.epoch_sums[k] = self.epoch_sums.get(k, 0.0) + float(v) * b
+            bar.update(1)
+            if figures:
+                bar.set_postfix({k: f"{float(v):.4g}" for k, v in list(figures.items())[:2]}, refresh=False)
+            if (self.checkpoint_every and self.step % self.checkpoint_every == 0
+                    and self.batch_in_epoch < len(batches)):
+                self.save()  # inside the epoch: a kill loses at most checkpoint_every steps
+        bar.close()
+        sums, count = self.parallel.reduce(self.epoch_sums, self.epoch_count)
+        return {k: v / count for k, v in sums.items()}
+
+
+@torch.no_grad()
+def mean_figures(model: nn.Module, data, batch_size: int, device: torch.device | str = "cpu") -> dict[str, float]:
+    """`model.validation_step` figures averaged over a whole held-out data set (eval mode)."""
+    was_training = model.training
+    model.eval()
+    sums: dict[str, float] = {}
+    n = 0
+    for i in range(0, len(data), batch_size):
+        batch = tuple(t.to(device) for t in data[list(range(i, min(i + batch_size, len(data))))])
+        b = len(batch[0])
+        n += b
+        for k, v in model.validation_step(batch).items():
+            sums[k] = sums.get(k, 0.0) + float(v) * b
+    model.train(was_training)
+    return {k: v / n for k, v in sums.items()}
 
 
 def make_optimizer(parameters: Iterable[torch.nn.Parameter], cfg) -> torch.optim.Optimizer:
@@ -148,3 +235,15 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg) -> torch.optim.lr_sche
     if cfg.lr_decay == 1.0:
         return None
     return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.lr_decay)
+
+
+def trainer_for(model, data, cfg, *, checkpoint_path: Path, fingerprint: str, device, seed: int,
+                validate=None, log: Callable[[str], None] = print) -> Trainer:
+    """A Trainer for a single-optimiser model from a `train` block (optimizer, lr, decay, clipping, step checkpoints)."""
+    optimizer = make_optimizer(model.parameters(), cfg)
+    return Trainer(model, {"model": optimizer}, data, batch_size=cfg.batch_size, epochs=cfg.epochs,
+                   checkpoint_path=checkpoint_path, fingerprint=fingerprint, validate=validate, device=device,
+                   schedulers={"model": make_scheduler(optimizer, cfg)}, seed=seed,
+                   grad_clip_norm=cfg.get("grad_clip_norm") if hasattr(cfg, "get") else cfg.grad_clip_norm,
+                   checkpoint_every=cfg.get("checkpoint_every") if hasattr(cfg, "get") else cfg.checkpoint_every,
+                   log=log)

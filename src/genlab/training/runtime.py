@@ -1,4 +1,4 @@
-"""Process set-up shared by every stage: seeds, CPU threads, device."""
+"""Process set-up shared by every stage: seeds, CPU threads, deterministic algorithms, device."""
 from __future__ import annotations
 
 import os
@@ -29,5 +29,19 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("params.yaml: device = 'cuda': torch sees no CUDA device; expected 'auto' or 'cpu'")
+        raise ConfigError("params.yaml: runtime.device = 'cuda': torch sees no CUDA device; expected 'auto' or 'cpu'")
     return torch.device(name)
+
+
+def configure(runtime, seed: int) -> torch.device:
+    """Apply a scale's `runtime` block (threads, device, deterministic) and seed every RNG; returns the device."""
+    seed_everything(seed)
+    set_threads(runtime.threads)
+    device = pick_device(runtime.device)
+    if runtime.deterministic and device.type == "cuda":
+        # CPU kernels are already deterministic at a fixed thread count; the switch costs a 1 s import
+        # (torch._inductor), so it is only thrown where it changes something
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    return device

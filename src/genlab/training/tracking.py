@@ -1,4 +1,4 @@
-"""MLflow logging: one run per train or evaluate stage.
+"""MLflow logging: one run per stage that trains or measures.
 
 The store is MLflow's default (`sqlite:///mlflow.db` in the repository root, where DVC
 runs stages) or whatever MLFLOW_TRACKING_URI names. Runs carry tags for the git commit,
@@ -78,14 +78,22 @@ class Tracker:
         mlflow.log_artifact(str(path), artifact_path=artifact_path)
 
 
-def publish_metrics(stage: str, model: str, scale: str, params: Mapping[str, Any], values: Mapping[str, float],
-                    record: Mapping[str, Any], path: str | Path, figures: tuple | list = ()) -> None:
-    """Write a stage's metrics JSON and log it, its figures and `values` as one MLflow run."""
+def publish(stage: str, name: str, stage_params: Mapping[str, Any], values: Mapping[str, float],
+            record: Mapping[str, Any], metrics: str | Path, record_path: str | Path, figures: tuple | list = ()) -> None:
+    """Write a stage's flat metrics JSON (numbers only: what `dvc metrics` and `dvc exp show` read), its
+    record (the same numbers with protocol, provenance, curves and timings: what the report reads),
+    and log both, the figures and `values` as one MLflow run."""
     from genlab.io import write_json
 
-    with Tracker(stage, model, scale, params) as tracker:
-        tracker.log_metrics(values)
-        write_json(path, record)
-        tracker.log_artifact(path)
+    flat = flatten(values)
+    bad = {k: v for k, v in flat.items() if not isinstance(v, (int, float)) or isinstance(v, bool)}
+    if bad:
+        raise TypeError(f"metrics must be numbers (in nested dicts at most), got {bad}")
+    with Tracker(stage, name, stage_params["scale"], stage_params) as tracker:
+        tracker.log_metrics(flat)
+        write_json(metrics, dict(values))
+        write_json(record_path, {**record, "values": dict(values)})
+        tracker.log_artifact(metrics)
+        tracker.log_artifact(record_path)
         for p in figures:
             tracker.log_artifact(p, "figures")

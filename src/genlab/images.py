@@ -1,0 +1,47 @@
+"""The one image-grid writer: (N, C, H, W) tensors in [0, 1] -> a PNG (PIL; no torchvision, no matplotlib)."""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genlab.io import atomic_path
+
+
+def make_grid(images: torch.Tensor, nrow: int, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
+    """Images in [0, 1] (N, C, H, W) -> one uint8 array (rows*H', cols*W', C) with `nrow` images per row,
+    the same layout as torchvision.utils.make_grid."""
+    x = images.detach().cpu().float().clamp(0, 1)
+    n, c, h, w = x.shape
+    cols = min(nrow, n)
+    rows = math.ceil(n / cols)
+    grid = np.full((rows * (h + padding) + padding, cols * (w + padding) + padding, c), pad_value, np.float32)
+    arr = x.permute(0, 2, 3, 1).numpy()
+    for i in range(n):
+        r, col = divmod(i, cols)
+        top, left = padding + r * (h + padding), padding + col * (w + padding)
+        grid[top:top + h, left:left + w] = arr[i]
+    return (grid * 255 + 0.5).astype(np.uint8)
+
+
+def save_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int) -> Path:
+    """Images in [0, 1] of shape (N, C, H, W) -> one PNG grid, `nrow` images per row (atomic write)."""
+    from PIL import Image
+
+    grid = make_grid(images, nrow)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid).save(tmp, format="png")
+    return path
+
+
+def load_png(path: str | os.PathLike) -> torch.Tensor:
+    """A PNG -> float (C, H, W) in [0, 1] (C = 1 for grey, 3 for colour)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        arr = np.asarray(im.convert("L" if im.mode in ("L", "1", "I;16") else "RGB"), dtype=np.float32) / 255
+    return torch.from_numpy(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1).copy())
