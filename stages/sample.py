@@ -18,31 +18,6 @@ from pathlib import Path
 CHECKPOINT = "train.pt"  # every generative family's final weights: models/<scale>/<model>/checkpoints/train.pt
 
 
-def balanced_labels(n: int, test_labels, n_classes: int):
-    """n labels whose class counts follow the test split's class frequencies (largest remainder), sorted."""
-    import torch
-
-    freq = torch.bincount(test_labels, minlength=n_classes).double() / len(test_labels)
-    exact = freq * n
-    counts = exact.floor().long()
-    short = n - int(counts.sum())
-    counts[torch.argsort(exact - counts, descending=True, stable=True)[:short]] += 1
-    return torch.repeat_interleave(torch.arange(n_classes), counts)
-
-
-def draw(model, n: int, batch_size: int, seed: int, labels=None):
-    """n samples of `model` as uint8 images (N, C, H, W) of their [0, 1] values."""
-    import torch
-
-    generator = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(0, n, batch_size):
-        b = min(batch_size, n - i)
-        x = model.sample(b, generator=generator, labels=None if labels is None else labels[i:i + b])
-        out.append((model.to_unit(x) * 255).round().to(torch.uint8))
-    return torch.cat(out)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", type=Path, required=True, help="this stage's resolved params")
@@ -62,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         from genlab.data.prepared import Prepared
         from genlab.images import save_grid
         from genlab.io import sha256_file
+        from genlab.metrics.sample_quality import balanced_labels, draw_samples
         from genlab.models import build_model
         from genlab.pipeline import load_trained
 
@@ -76,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         labels = balanced_labels(p.n_samples, data.labels("test"), data.n_classes) if model.conditional else None
         print(f"sample {p.name}: {p.n_samples:,} samples" + (" (labels as the test split's class frequencies)"
                                                             if labels is not None else ""))
-        x = draw(model, p.n_samples, p.batch_size, p.seed, labels)
+        x = draw_samples(model, p.n_samples, p.batch_size, p.seed, labels)
         args.out.mkdir(parents=True, exist_ok=True)
         np.save(args.out / "samples.npy", x.numpy())
         if labels is not None:
@@ -85,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             n_cas = p.n_cas or data.manifest["counts"]["train"]
             print(f"sample {p.name}: {n_cas:,} labelled samples for CAS")
             cas_y = balanced_labels(n_cas, data.labels("train"), data.n_classes)
-            np.save(args.out / "cas_x.npy", draw(model, n_cas, p.batch_size, p.seed + 1, cas_y).numpy())
+            np.save(args.out / "cas_x.npy", draw_samples(model, n_cas, p.batch_size, p.seed + 1, cas_y).numpy())
             np.save(args.out / "cas_y.npy", cas_y.numpy())
         save_grid(x[:64].float() / 255, args.out / "grid.png", 8)
         (args.out / "manifest.json").write_text(json.dumps({

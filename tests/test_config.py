@@ -58,8 +58,8 @@ def test_out_of_range_value_in_an_override_names_the_override(tmp_path):
 
 def test_bad_scale_and_bad_choice(tmp_path):
     assert "scale = 'huge'" in _error(tmp_path, lambda r: r.update(scale="huge"))
-    msg = _error(tmp_path, lambda r: r["models"]["vae_mlp"].update(binarization="otsu"))
-    assert "models.vae_mlp.binarization = 'otsu'" in msg
+    msg = _error(tmp_path, lambda r: r["models"]["vae_mlp"].update(view="otsu"))
+    assert "models.vae_mlp.view = 'otsu'" in msg
 
 
 def test_unknown_scale_in_overrides(tmp_path):
@@ -68,15 +68,56 @@ def test_unknown_scale_in_overrides(tmp_path):
 
 
 def test_stage_stops_with_one_line_and_writes_nothing(tmp_path):
-    _write(tmp_path, lambda r: r["data"]["mnist"].update(n_train=-5))
-    out = tmp_path / "data" / "mnist.npz"
-    proc = subprocess.run([sys.executable, str(REPO / "stages" / "prepare.py"), "--out", str(out)],
+    _write(tmp_path, lambda r: r["datasets"]["mnist"].update(n_train=-5))
+    out = tmp_path / "resolved"
+    proc = subprocess.run([sys.executable, str(REPO / "stages" / "resolve.py"), "--out", str(out)],
                           cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert lines == ["error: params.yaml: data.mnist.n_train = -5: Input should be greater than 0"]
+    assert lines == ["error: params.yaml: datasets.mnist.n_train = -5: Input should be greater than 0 (at scale quick)"]
     assert "Traceback" not in proc.stderr
-    assert not (tmp_path / "data").exists()
+    assert not out.exists()
+
+
+def test_a_bad_value_only_another_scale_reads_stops_every_scale(tmp_path):
+    """vae_mlp's quick override sets its own epochs, so the paper value is read at paper scale only."""
+    def bad_paper_epochs(raw):
+        raw["models"]["vae_mlp"]["train"]["epochs"] = 0
+    path = _write(tmp_path, bad_paper_epochs)
+    for scale in SCALES:
+        with pytest.raises(ConfigError) as info:
+            load_params(path, scale=scale)
+        assert "models.vae_mlp.train.epochs = 0" in str(info.value)
+    msg = _error(tmp_path, lambda r: r["models"]["vae_mlp"]["overrides"]["paper"].update(train={"lr": 0}))
+    assert "models.vae_mlp.overrides.paper.train.lr = 0" in msg   # the quick scale's load refuses it too
+
+
+def test_each_stage_reads_only_its_slice():
+    from genlab.config import stage_slices
+
+    slices = stage_slices(load_params(REPO / "params.yaml", scale="quick"))
+    train, evaluate = slices["train/vae_mlp.json"], slices["evaluate/vae_mlp.json"]
+    assert "evaluate" not in train["model"] and train["model"]["train"]["epochs"] == 10
+    assert "train" not in evaluate["model"] and evaluate["model"]["evaluate"]["iwae_k"] == 100
+    assert "finetune" not in slices["evaluate/cae.json"]["model"] and "objective" not in slices["evaluate/cae.json"]["model"]
+    assert slices["prepare/cifar10.json"]["dataset"]["source"] == "embedded"
+    assert slices["real_stats/mnist.json"]["views"] == ["binary_stochastic", "binary_threshold"]
+    assert slices["sample/vae_conv_cond.json"]["cas"] and not slices["sample/vae_conv.json"]["cas"]
+    assert slices["sample_metrics/vae_conv_cifar.json"]["networks"] == ["inception"]
+    for content in slices.values():   # scale, seed and runtime decide every number
+        assert "report" in content or {"scale", "seed", "runtime"} <= set(content)
+
+
+def test_sample_metrics_model_must_name_its_own_dataset(tmp_path):
+    msg = _error(tmp_path, lambda r: r["sample_metrics"]["models"].update(vae_mlp="cifar10"))
+    assert "sample_metrics.models.vae_mlp = 'cifar10': expected 'mnist'" in msg
+    msg = _error(tmp_path, lambda r: r["models"]["vae_mlp"].update(dataset="svhn"))
+    assert "models.vae_mlp.dataset = 'svhn'" in msg
+
+
+def test_likelihood_must_fit_the_view(tmp_path):
+    msg = _error(tmp_path, lambda r: r["models"]["vae_conv_cifar"].update(view="binary_threshold"))
+    assert "view = 'binary_threshold' with likelihood 'discretized_logistic'" in msg
 
 
 def test_cuda_without_a_gpu_is_a_params_error(monkeypatch):

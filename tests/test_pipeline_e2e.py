@@ -1,6 +1,8 @@
-"""The real pipeline at tiny scale in a temporary clone: `dvc repro`, caching, reruns, resume, scales.
+"""The real pipeline at tiny scale in a temporary clone: `dvc repro`, caching, exact invalidation, resume, scales.
 
-The clone reads canonical-format MNIST (IDX files this test writes) so it needs no network.
+The clone reads canonical-format MNIST (IDX files this test writes), CIFAR-10's embedded
+stand-in (the pinned scikit-image wheel from PyPI, cached in ~/.cache/genlab like any
+run) and a small TorchScript stand-in for Inception, so it runs in minutes on a CPU.
 Tests run in file order and share one clone.
 """
 from __future__ import annotations
@@ -18,14 +20,23 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from tests.conftest import REPO, write_canonical_mnist
 
 pytestmark = pytest.mark.slow
-VAE_MODELS = ("vae_mlp", "vae_mlp_sbin", "vae_mlp_z2", "vae_conv", "vae_conv_cond")
+VAE_MODELS = ("vae_mlp", "vae_mlp_sbin", "vae_mlp_z2", "vae_conv", "vae_conv_cond", "vae_conv_cifar")
 AE_MODELS = ("ae", "ae_wd", "dae_g", "dae_b", "cae")
 MODELS = VAE_MODELS + AE_MODELS
+DATASETS = ("mnist", "cifar10")
+
+
+class StandInInception(torch.nn.Module):
+    """(N, 3, 299, 299) -> (N, 6): per-channel means and stds; the Inception plumbing without its cost."""
+
+    def forward(self, x):
+        return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)
 
 
 def _files_to_copy() -> list[str]:
@@ -59,7 +70,7 @@ class Project:
 
 
 def _stages_run(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
+    return set(re.findall(r"Running stage '([^']+)'", output)) - {"resolve"}
 
 
 @pytest.fixture(scope="module")
@@ -68,29 +79,30 @@ def project(tmp_path_factory) -> Project:
     for rel in _files_to_copy():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, root / rel)
-    shutil.rmtree(root / "metrics", ignore_errors=True)          # start without committed results
+    for committed in ("metrics", "reports/records"):           # start without committed results
+        shutil.rmtree(root / committed, ignore_errors=True)
     for f in ("paper_comparison.md", "paper_comparison.csv"):
         (root / "reports" / f).unlink(missing_ok=True)
     (root / "dvc.lock").unlink(missing_ok=True)
     raw_root = write_canonical_mnist(tmp_path_factory.mktemp("mnist"), n_train=12_200, n_test=400)
+    standin = tmp_path_factory.mktemp("inception") / "standin.pt"
+    torch.jit.script(StandInInception()).save(str(standin))
     env = dict(os.environ)
     env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
                MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
-               GENLAB_CACHE_DIR=str(tmp_path_factory.mktemp("cache")),
                GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t",
                PYTHONUNBUFFERED="1")
     p = Project(root, env)
 
     def tiny(raw):
         raw["scale"] = "tiny"
-        raw["data"]["mnist"]["overrides"]["tiny"] = {
+        raw["datasets"]["mnist"]["overrides"]["tiny"] = {
             "source": "canonical", "canonical_root": str(raw_root), "download": False,
             "n_train": 2000, "n_valid": 500, "n_test": 400}
+        raw["sample_metrics"]["overrides"]["tiny"]["inception"] = {"weights": "path", "path": str(standin)}
         # `paper` as small as tiny, so that switching scales (the last test) costs seconds
-        raw["data"]["mnist"]["overrides"]["paper"] = copy.deepcopy(raw["data"]["mnist"]["overrides"]["tiny"])
-        for m in MODELS:
-            raw["models"][m]["overrides"]["paper"] = copy.deepcopy(raw["models"][m]["overrides"]["tiny"])
-        for block in (raw["classifier"], raw["sample_quality"]):
+        for block in [raw["datasets"][d] for d in DATASETS] + [raw["models"][m] for m in MODELS] + [
+                raw["classifier"], raw["sample_metrics"], raw["runtime"]]:
             block["overrides"]["paper"] = copy.deepcopy(block["overrides"]["tiny"])
     p.edit_params(tiny)
     p.run("git", "init", "-q")
@@ -102,52 +114,56 @@ def test_repro_builds_every_output(project):
     start = time.perf_counter()
     out = project.dvc("repro").stdout
     elapsed = time.perf_counter() - start
-    assert _stages_run(out) == ({"prepare", "train_classifier", "fid_reference", "report"}
+    assert _stages_run(out) == ({"train_classifier", "report"} | {f"prepare@{d}" for d in DATASETS}
+                                | {f"real_stats@{d}" for d in DATASETS}
                                 | {f"{s}@{m}" for s in ("train", "evaluate") for m in MODELS}
-                                | {f"sample_quality@{m}" for m in VAE_MODELS})
+                                | {f"{s}@{m}" for s in ("sample", "sample_metrics") for m in VAE_MODELS})
     root = project.root
-    assert (root / "data/tiny/mnist.npz").exists()
+    assert json.loads((root / "data/tiny/mnist/manifest.json").read_text())["counts"]["test"] == 400
+    cifar = json.loads((root / "data/tiny/cifar10/manifest.json").read_text())
+    assert cifar["image_shape"] == [3, 32, 32] and cifar["classes"] is None and "NOT CIFAR-10" in cifar["stand_in"]
     for m in MODELS:
         assert (root / f"models/tiny/{m}/samples/epoch_000.png").exists()
-        record = json.loads((root / f"metrics/tiny/{m}.json").read_text())
-        assert record["scale"] == "tiny" and record["protocol"]["n_test"] == 400
-        assert len(record["provenance"]["data_sha256"]) == 64
+        metrics = json.loads((root / f"metrics/tiny/{m}.json").read_text())
+        assert all(isinstance(v, (int, float)) for v in metrics.values()), m     # figures only
+        record = json.loads((root / f"reports/records/tiny/{m}.json").read_text())
+        assert record["values"] == metrics and record["scale"] == "tiny"
+        assert len(record["provenance"]["data_sha256"]) == 64 and record["provenance"]["code_files"]
         for fig in record["figures"]:
             assert (root / fig).exists(), fig
     for m in VAE_MODELS:
         assert (root / f"models/tiny/{m}/checkpoints/train.pt").exists()
-        assert pd.read_csv(root / f"models/tiny/{m}/history.csv")["epoch"].tolist() == [1, 2]
-        record = json.loads((root / f"metrics/tiny/{m}.json").read_text())
-        assert record["test_niwae_nats"] <= record["test_nelbo_k_nats"] + 1e-6
-        assert record["test_nelbo_bpd"] == pytest.approx(record["test_nelbo_nats"] / (784 * 0.6931471805599453))
+        record = json.loads((root / f"reports/records/tiny/{m}.json").read_text())
+        values = record["values"]
+        assert values["test_niwae_nats"] <= values["test_nelbo_k_nats"] + 1e-6
+        d = 784 if record["dataset"] == "mnist" else 3072
+        assert values["test_nelbo_bpd"] == pytest.approx(values["test_nelbo_nats"] / (d * 0.6931471805599453))
+        samples = json.loads((root / f"metrics/tiny/samples/{m}.json").read_text())
+        net = "classifier" if record["dataset"] == "mnist" else "inception"
+        assert f"kid_{net}" in samples
+        assert (f"fid_{net}" in samples) == (net == "classifier")   # Inception FID refused below 2048 samples
+    cifar_vae = json.loads((root / "metrics/tiny/vae_conv_cifar.json").read_text())
+    assert 0 < cifar_vae["test_nelbo_bpd"] < 9     # discretized logistic on 8-bit colour: a few bits/dim
     for m in AE_MODELS:
         assert (root / f"models/tiny/{m}/checkpoints/pretrain.pt").exists()
-        assert (root / f"models/tiny/{m}/checkpoints/finetune.pt").exists()
         assert pd.read_csv(root / f"models/tiny/{m}/history.csv")["epoch"].tolist() == [1]
-        record = json.loads((root / f"metrics/tiny/{m}.json").read_text())
-        assert 0 <= record["test_error_finetuned_pct"] < 60    # learnt something in one epoch (chance: 90%)
-        assert 0 <= record["test_error_probe_pct"] < 60
-        assert record["jacobian_fro_mean"] > 0 and 0 <= record["saturated_pct"] <= 100
-        curve = record["contraction_curve"]
-        assert len(curve["ratio_mean"]) == len(curve["radius"]) and all(r > 0 for r in curve["ratio_mean"])
+        values = json.loads((root / f"metrics/tiny/{m}.json").read_text())
+        assert 0 <= values["test_error_finetuned_pct"] < 60    # learnt something in one epoch (chance: 90%)
+        assert values["jacobian_fro_mean"] > 0 and 0 <= values["saturated_pct"] <= 100
     assert (root / "reports/contraction_curves.png").stat().st_size > 1000
-    reference = json.loads((root / "metrics/tiny/reference/fid.json").read_text())["fid"]["classifier"]
-    assert 0 <= reference["real_train_vs_test"] < reference["noise_vs_test"]   # real is nearer real than noise
-    assert reference["n_real"] == 400 and len(reference["weights_sha256"]) == 64
-    assert (root / "data/tiny/fid_stats/classifier_test.npz").exists()
-    for m in VAE_MODELS:
-        samples = json.loads((root / f"metrics/tiny/samples/{m}.json").read_text())
-        assert samples["fid_classifier"] > 0 and "fid_inception" not in samples
-        assert samples["sample_metrics"]["fid_classifier"]["n_samples"] == 400
+    reference = json.loads((root / "metrics/tiny/reference/mnist.json").read_text())
+    for v in ("binary_threshold", "binary_stochastic"):
+        assert 0 <= reference[v]["fid_classifier_real_train_vs_test"] < reference[v]["fid_classifier_noise_vs_test"]
+    assert (root / "features/tiny/mnist/classifier_binary_threshold_test.npy").exists()
     cas = json.loads((root / "metrics/tiny/samples/vae_conv_cond.json").read_text())
     assert 0 <= cas["cas_top1_pct"] <= 100 and cas["cas_top1_pct"] == pytest.approx(100 * cas["cas_accuracy"])
     assert "cas_top1_pct" not in json.loads((root / "metrics/tiny/samples/vae_conv.json").read_text())
     assert (root / "reports/figures/tiny/vae_mlp_z2/manifold.png").exists()
-    assert not (root / "reports/figures/tiny/vae_mlp/manifold.png").exists()
     csv = pd.read_csv(root / "reports/paper_comparison.csv")
     assert list(csv.columns) == ["model", "dataset", "metric", "unit", "paper", "paper_source", "scale", "ours",
                                  "protocol", "note"]
-    assert set(csv["scale"]) == {"tiny"} and 0.1377 in csv["paper"].tolist() and 1.14 in csv["paper"].tolist()
+    assert set(csv["scale"]) == {"tiny"} and {0.1377, 1.14, 4.51} <= set(csv["paper"].tolist())
+    assert csv[csv["dataset"] == "cifar10"]["protocol"].str.contains("STAND-IN").all()
     print(f"tiny dvc repro: {elapsed:.1f}s")
 
 
@@ -158,15 +174,13 @@ def test_every_stage_is_an_mlflow_run(project):
     runs = mlflow.search_runs(experiment_names=["genlab"])
     tags = set(zip(runs["tags.genlab.stage"], runs["tags.genlab.model"], runs["tags.genlab.scale"]))
     assert tags == ({(s, m, "tiny") for s in ("train", "evaluate") for m in MODELS}
-                    | {("sample_quality", m, "tiny") for m in VAE_MODELS}
-                    | {("train", "classifier", "tiny"), ("fid_reference", "reference", "tiny")})
+                    | {("sample_metrics", m, "tiny") for m in VAE_MODELS}
+                    | {("real_stats", d, "tiny") for d in DATASETS}
+                    | {("train", "classifier", "tiny"), ("train_classifier", "classifier", "tiny")})
     train = runs[(runs["tags.genlab.stage"] == "train") & (runs["tags.genlab.model"] == "vae_mlp")].iloc[0]
-    assert train["params.model.z_dim"] == "20" and len(train["tags.genlab.git_commit"]) >= 40
+    assert train["params.model.model.z_dim"] == "20" and len(train["tags.genlab.git_commit"]) >= 40
     history = mlflow.MlflowClient().get_metric_history(train["run_id"], "valid_loss")
     assert [h.step for h in history] == [1, 2]
-    cae = runs[(runs["tags.genlab.stage"] == "train") & (runs["tags.genlab.model"] == "cae")].iloc[0]
-    assert cae["params.objective.contraction"] == "0.1"
-    assert [h.step for h in mlflow.MlflowClient().get_metric_history(cae["run_id"], "finetune_valid_error")] == [1]
 
 
 def test_second_repro_does_nothing(project):
@@ -176,18 +190,32 @@ def test_second_repro_does_nothing(project):
     assert "Data and pipelines are up to date" in out
 
 
-def test_metrics_and_plots_commands(project):
+def test_metrics_hold_numbers_only_and_exp_show_is_small(project):
     shown = json.loads(project.dvc("metrics", "show", "--json").stdout)
     text = json.dumps(shown)
     assert all(f"metrics/tiny/{m}.json" in text for m in MODELS) and "test_nelbo_bpd" in text
+    assert "provenance" not in text and "protocol" not in text
     project.dvc("plots", "show", "-o", "dvc_plots")
     assert (project.root / "dvc_plots" / "index.html").exists()
+
+
+def test_editing_fid_code_and_an_evaluate_param_retrains_nothing(project):
+    fid = project.root / "src/genlab/metrics/fid.py"
+    fid.write_text(fid.read_text() + "\n# an edit that changes no behaviour\n")
+    project.edit_params(lambda raw: raw["models"]["vae_mlp"]["overrides"]["tiny"]["evaluate"].update(iwae_k=6))
+    out = project.dvc("repro").stdout
+    ran = _stages_run(out)
+    assert not any(s.startswith(("train", "prepare", "sample@")) for s in ran), ran
+    assert "evaluate@vae_mlp" in ran and "evaluate@vae_conv" not in ran
+    assert {f"sample_metrics@{m}" for m in VAE_MODELS} <= ran and {"real_stats@mnist", "report"} <= ran
+    project.commit("fid edit, iwae_k")
 
 
 def test_changing_a_vae_conv_param_reruns_only_its_stages(project):
     project.edit_params(lambda raw: raw["models"]["vae_conv"]["overrides"]["tiny"]["train"].update(lr=2e-3))
     out = project.dvc("repro").stdout
-    assert _stages_run(out) == {"train@vae_conv", "evaluate@vae_conv", "sample_quality@vae_conv", "report"}
+    assert _stages_run(out) == {"train@vae_conv", "evaluate@vae_conv", "sample@vae_conv",
+                                "sample_metrics@vae_conv", "report"}
     project.commit("vae_conv lr")
 
 
@@ -195,18 +223,26 @@ def test_changing_a_finetune_param_reuses_the_pretraining(project):
     project.edit_params(lambda raw: raw["models"]["ae"]["overrides"]["tiny"]["finetune"].update(lr=0.05))
     out = project.dvc("repro").stdout
     assert _stages_run(out) == {"train@ae", "evaluate@ae", "report"}
-    assert "checkpoints/pretrain.pt: resuming after epoch 1/1 (complete)" in out
+    assert "checkpoints/pretrain.pt is complete" in out
     assert "finetune.pt: made with another config, data or code; training from scratch" in out
     project.commit("ae finetune lr")
+
+
+def test_a_bad_value_of_another_scale_stops_the_pipeline(project):
+    # only the quick scale reads this value; the clone runs at tiny scale
+    project.edit_params(lambda raw: raw["models"]["cae"]["overrides"]["quick"]["finetune"].update(epochs=-1))
+    proc = project.dvc("repro", check=False)
+    assert proc.returncode != 0
+    assert "models.cae.overrides.quick.finetune.epochs = -1" in proc.stdout + proc.stderr
+    project.run("git", "checkout", "params.yaml")
 
 
 def test_killed_training_resumes_from_its_checkpoint(project):
     def long_run(raw):
         raw["models"]["vae_mlp"]["overrides"]["tiny"]["train"].update(epochs=60, n_train=256)
     project.edit_params(long_run)
+    project.dvc("repro", "resolve")
     ckpt = project.root / "models/tiny/vae_mlp/checkpoints/train.pt"
-    import torch
-
     proc = subprocess.Popen([str(Path(sys.executable).parent / "dvc"), "repro", "train@vae_mlp"], cwd=project.root,
                             env=project.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)

@@ -1,10 +1,13 @@
 """The repository's contracts: the README's two commands, CI running the test command, dvc.yaml's shape."""
+import importlib
 import re
 
 import yaml
 
 from genlab.config import load_params
 from tests.conftest import REPO
+
+STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 
 
 def test_readme_quick_start_is_two_make_commands_and_ci_runs_the_test_one():
@@ -16,17 +19,50 @@ def test_readme_quick_start_is_two_make_commands_and_ci_runs_the_test_one():
     assert re.search(r"^make test$", ci, re.M)
 
 
-def test_every_model_stage_points_at_existing_files():
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    for name, stage in stages.items():
+def test_every_stage_points_at_existing_files():
+    for name, stage in STAGES.items():
         script = (stage.get("do", stage))["cmd"].split()[1]
         assert (REPO / script).exists(), f"{name}: {script}"
+    params = load_params(REPO / "params.yaml")
+    for cfg in params.models.values():
+        for path in (f"models/{cfg.family}.py", f"workflows/{cfg.family}/train.py",
+                     f"workflows/{cfg.family}/evaluate.py"):
+            assert (REPO / "src" / "genlab" / path).exists(), path
+    for name in params.datasets:
+        assert (REPO / "src" / "genlab" / "data" / f"{name}.py").exists(), name
+
+
+def _code_deps(stage: str, family: str) -> set[str]:
+    deps = STAGES[stage]["do"]["deps"]
+    return {d.replace("${item.family}", family).removeprefix("src/genlab/") for d in deps
+            if d.startswith("src/genlab/")}
+
+
+def test_train_and_evaluate_stages_depend_on_exactly_the_code_they_hash():
+    """The fingerprint that decides whether a checkpoint is resumed hashes the same files that make DVC rerun
+    the stage; and no train stage depends on metric, report or other families' code."""
     families = {cfg.family for cfg in load_params(REPO / "params.yaml").models.values()}
     for family in families:
-        assert (REPO / "src" / "genlab" / "models" / f"{family}.py").exists()
+        train = importlib.import_module(f"genlab.workflows.{family}.train")
+        assert _code_deps("train", family) == set(train.CODE), family
+        assert not any(d.startswith(("metrics", "report")) for d in train.CODE)
+        evaluate = importlib.import_module(f"genlab.workflows.{family}.evaluate")
+        assert set(evaluate.CODE) <= _code_deps("evaluate", family), family
+    assert not any("fid" in d or "inception" in d for d in STAGES["evaluate"]["do"]["deps"])
+
+
+def test_no_stage_but_resolve_reads_params_yaml():
+    for name, stage in STAGES.items():
+        body = stage.get("do", stage)
+        if name == "resolve":
+            assert set(body["params"]) >= {"scale", "models", "datasets"}
+            continue
+        assert "params" not in body, name
+        assert any(d.startswith("resolved/${scale}/") for d in body["deps"]), name
 
 
 def test_nothing_but_metrics_and_the_report_is_committed_from_stage_outputs():
     ignore = (REPO / ".gitignore").read_text()
-    for path in ("/data/", "/models/", "/reports/figures/", "/mlflow.db", "/mlruns/"):
+    for path in ("/data/", "/models/", "/features/", "/samples/", "/resolved/", "/reports/figures/", "/mlflow.db",
+                 "/mlruns/"):
         assert path in ignore

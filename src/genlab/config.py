@@ -433,8 +433,11 @@ def load_params(path: str | Path = PARAMS_FILE, scale: str | None = None) -> Par
     scale = scale if scale is not None else raw.get("scale")
     if scale not in SCALES:
         raise ConfigError(f"{PARAMS_FILE}: scale = {scale!r}: expected one of {', '.join(SCALES)}")
-    resolved = {s: _resolve(raw, s) for s in SCALES}
-    return resolved[scale]
+    chosen = _resolve(raw, scale)  # the scale being run first, so its errors come first
+    for other in SCALES:
+        if other != scale:
+            _resolve(raw, other)
+    return chosen
 
 
 # --------------------------------------------------------------------------- per-stage slices

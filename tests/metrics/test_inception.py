@@ -48,7 +48,7 @@ def test_user_given_torchscript_weights_are_hashed_and_used(tmp_path):
 
 
 def test_missing_user_weights_name_the_param():
-    with pytest.raises(DataError, match="sample_quality.inception.path = '/nope.pth': no such file"):
+    with pytest.raises(DataError, match="sample_metrics.inception.path = '/nope.pth': no such file"):
         load_inception("path", "/nope.pth")
 
 

@@ -1,30 +1,37 @@
 import json
 
-import pandas as pd
 import pytest
 
 from genlab.report.references import REFERENCES, Reference
-from genlab.report.tables import COLUMNS, comparison_rows, load_metrics, markdown_report
+from genlab.report.tables import COLUMNS, comparison_rows, load_records, markdown_report
+
+PROV = {k: "ab" * 32 for k in ("git_commit", "code_sha256", "params_sha256", "data_sha256", "checkpoint_sha256")}
 
 
-def _record(scale, model="vae_mlp", nelbo_bpd=0.15, niwae=80.0):
+def _evaluate_record(scale, model="vae_mlp", nelbo_bpd=0.15, niwae=80.0, dataset="mnist", stand_in=None):
     return {
-        "model": model, "family": "vae", "dataset": "mnist", "scale": scale,
-        "test_nelbo_bpd": nelbo_bpd, "test_nelbo_nats": 81.0, "test_niwae_nats": niwae, "train_epochs": 80,
-        "protocol": {"split": "test", "binarization": "threshold", "data_source": "embedded", "iwae_k": 5000,
-                     "n_iwae": 10000, "elbo_samples_per_image": 1, "n_test": 10000,
+        "stage": "evaluate", "model": model, "family": "vae", "dataset": dataset, "scale": scale,
+        "values": {"test_nelbo_bpd": nelbo_bpd, "test_nelbo_nats": 81.0, "test_niwae_nats": niwae, "train_epochs": 80},
+        "protocol": {"split": "test", "view": "binary_threshold", "data_source": "embedded", "iwae_k": 5000,
+                     "n_iwae": 10000, "elbo_samples_per_image": 1, "n_test": 10000, "stand_in": stand_in,
                      "bpd_formula": "bpd = nll_nats / (n_dims * ln 2)", "n_dims": 784},
         "figures": [f"reports/figures/{scale}/{model}/samples.png"],
-        "provenance": {k: "ab" * 32 for k in ("git_commit", "code_sha256", "params_sha256", "data_sha256",
-                                             "checkpoint_sha256")},
-        "_path": f"metrics/{scale}/{model}.json",
+        "provenance": PROV,
     }
 
 
-def test_rows_for_both_scales_with_sign_and_notes():
+def _write(root, rel, record):
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+
+
+def test_rows_for_both_scales_with_sign_and_notes(tmp_path):
     refs = (Reference("vae_mlp", "mnist", "bpd", "bits/dim", 0.1377, "seed 002", "test_nelbo_bpd"),
             Reference("vae_mlp", "mnist", "LL", "nats", -86.76, "IWAE", "test_niwae_nats", sign=-1.0))
-    df = comparison_rows([_record("quick", nelbo_bpd=0.16), _record("paper", nelbo_bpd=0.14)], refs)
+    _write(tmp_path, "quick/vae_mlp.json", _evaluate_record("quick", nelbo_bpd=0.16))
+    _write(tmp_path, "paper/vae_mlp.json", _evaluate_record("paper", nelbo_bpd=0.14))
+    df = comparison_rows(load_records(tmp_path), refs)
     assert list(df.columns) == COLUMNS
     assert len(df) == 4
     assert df["scale"].tolist() == ["paper", "quick", "paper", "quick"]   # paper first within a figure
@@ -35,82 +42,104 @@ def test_rows_for_both_scales_with_sign_and_notes():
     assert "n_dims=784" in df.loc[0, "protocol"]
 
 
-def test_models_without_metrics_give_no_rows():
-    df = comparison_rows([_record("quick", model="vae_conv")], REFERENCES)
-    assert set(df["model"]) == {"vae_conv"}
+def test_stand_in_data_is_named_in_protocol_and_note(tmp_path):
+    refs = (Reference("vae_conv_cifar", "cifar10", "bpd", "bits/dim", 4.51, "VQ-VAE", "test_nelbo_bpd"),)
+    _write(tmp_path, "paper/vae_conv_cifar.json",
+           _evaluate_record("paper", "vae_conv_cifar", 5.0, dataset="cifar10", stand_in="patches, NOT CIFAR-10"))
+    df = comparison_rows(load_records(tmp_path), refs)
+    assert "STAND-IN: patches, NOT CIFAR-10" in df.loc[0, "protocol"]
+    assert df.loc[0, "note"].startswith("STAND-IN data, not cifar10")
 
 
-def test_load_metrics_and_markdown(tmp_path):
+def test_a_model_on_another_data_set_gets_no_rows_of_this_one(tmp_path):
+    _write(tmp_path, "quick/vae_mlp.json", _evaluate_record("quick", dataset="cifar10"))
+    assert comparison_rows(load_records(tmp_path), REFERENCES).empty
+
+
+def test_load_records_and_markdown(tmp_path):
     for scale in ("quick", "paper"):
-        path = tmp_path / "metrics" / scale / "vae_mlp.json"
-        path.parent.mkdir(parents=True)
-        rec = _record(scale)
-        rec.pop("_path")
-        path.write_text(json.dumps(rec))
-    records = load_metrics(tmp_path / "metrics")
+        _write(tmp_path, f"{scale}/vae_mlp.json", _evaluate_record(scale))
+    records = load_records(tmp_path)
     assert [r["scale"] for r in records] == ["paper", "quick"]
     df = comparison_rows(records)
     md = markdown_report("title", df, records)
     assert md.startswith("# title")
-    assert "| paper | vae_mlp |" in md and "| quick | vae_mlp |" in md        # provenance of both scales
+    assert f"| paper | vae_mlp | `{tmp_path / 'paper/vae_mlp.json'}` |" in md       # provenance of both scales
+    assert f"| quick | vae_mlp | `{tmp_path / 'quick/vae_mlp.json'}` |" in md
     assert "![samples](figures/paper/vae_mlp/samples.png)" in md
     assert "0.1377" in md
 
 
-def test_every_reference_names_a_metric_the_evaluate_stage_writes():
-    import inspect
-
+def test_every_reference_names_a_metric_a_stage_writes():
     from genlab.config import load_params
-    from genlab.workflows import for_family
     from tests.conftest import REPO
 
     params = load_params(REPO / "params.yaml", scale="paper")
-    sample_stage = (REPO / "stages/sample_quality.py").read_text()
+    sources = {f: (REPO / f).read_text() for f in ("src/genlab/workflows/vae/evaluate.py",
+                                                   "src/genlab/workflows/autoencoder/evaluate.py",
+                                                   "stages/sample_metrics.py", "src/genlab/metrics/sample_quality.py")}
     for ref in REFERENCES:
-        if ref.model in ("real_data", "gaussian_noise", "classifier"):  # reference rows: see load_metrics
-            assert ref.ours in ("fid_classifier", "fid_inception", "cas_top1_pct"), ref
+        if ref.model in ("real_data", "gaussian_noise", "classifier"):  # reference rows: see load_records
+            assert ref.ours.startswith(("fid_", "kid_")) or ref.ours == "cas_top1_pct", ref
+            assert ref.dataset in params.sample_metrics.datasets, ref
             continue
-        assert ref.model in params.models, ref
-        if ref.ours.startswith(("fid_", "cas_")):
-            assert ref.model in params.sample_quality.models, ref
-            assert ref.ours in ('fid_classifier', 'fid_inception') or f'"{ref.ours}"' in sample_stage, ref
+        assert ref.model in params.models and params.models[ref.model].dataset == ref.dataset, ref
+        if ref.ours.startswith(("fid_", "kid_", "cas_")):
+            assert ref.model in params.sample_metrics.models, ref
+            assert ref.ours.split("_", 1)[1] in params.sample_metrics.datasets[ref.dataset].networks or \
+                ref.ours.startswith("cas_"), ref
         else:
-            source = inspect.getsource(for_family(params.models[ref.model].family).evaluate)
-            assert f'"{ref.ours}"' in source, (ref.model, ref.ours)
+            family = params.models[ref.model].family
+            assert f'"{ref.ours}"' in sources[f"src/genlab/workflows/{family}/evaluate.py"], (ref.model, ref.ours)
 
 
 def test_sample_metrics_and_reference_rows_join_the_report(tmp_path):
-    root = tmp_path / "metrics"
-    prov = {k: "cd" * 32 for k in ("git_commit", "code_sha256", "params_sha256", "data_sha256", "checkpoint_sha256")}
-    (root / "quick" / "samples").mkdir(parents=True)
-    (root / "quick" / "reference").mkdir()
-    rec = _record("quick", model="vae_conv_cond")
-    rec.pop("_path")
-    (root / "quick" / "vae_conv_cond.json").write_text(json.dumps(rec))
+    _write(tmp_path, "quick/vae_conv_cond.json", _evaluate_record("quick", model="vae_conv_cond"))
     net = {"feature_network": "Fréchet classifier distance (test)", "weights_sha256": "ef" * 32,
-           "n_samples": 10000, "n_real": 10000, "real_split": "test"}
-    (root / "quick" / "samples" / "vae_conv_cond.json").write_text(json.dumps({
-        "model": "vae_conv_cond", "scale": "quick", "fid_classifier": 12.5, "cas_accuracy": 0.9, "cas_top1_pct": 90.0,
-        "sample_metrics": {"fid_classifier": net, "cas_accuracy": {"train": "50000 samples", "test": "real test split"}},
-        "provenance": prov}))
-    (root / "quick" / "reference" / "fid.json").write_text(json.dumps({
-        "model": "reference", "scale": "quick",
-        "fid": {"classifier": {"feature_network": "clf", "weights_sha256": "ef" * 32, "real_train_vs_test": 2.5,
-                               "noise_vs_test": 1700.0, "n_real": 10000, "n_noise": 10000, "notes": []}},
-        "protocol": {"real": "first 10000", "noise": "N(0.5, 0.25^2)"}, "provenance": prov}))
-    (root / "quick" / "reference" / "classifier.json").write_text(json.dumps({
-        "model": "classifier", "scale": "quick", "test_accuracy": 0.9942,
-        "protocol": {"n_train": 50000, "n_test": 10000}, "provenance": prov}))
-    records = load_metrics(root)
+           "n_samples": 10000, "n_real": 10000, "real_split": "test", "view": "binary_threshold", "notes": [],
+           "kid": {"subset_size": 1000, "n_subsets": 100}}
+    _write(tmp_path, "quick/samples/vae_conv_cond.json", {
+        "stage": "sample_metrics", "model": "vae_conv_cond", "dataset": "mnist", "scale": "quick",
+        "values": {"fid_classifier": 12.5, "kid_classifier": 0.25, "cas_accuracy": 0.9, "cas_top1_pct": 90.0},
+        "sample_metrics": {"classifier": net, "cas": {"train": "50000 samples", "test": "real test split"}},
+        "protocol": {"samples": "10000 draws"}, "provenance": PROV})
+    fig = {"n_samples": 10000, "n_real": 10000, "notes": [], "kid": {"subset_size": 1000, "n_subsets": 100}}
+    _write(tmp_path, "quick/reference/mnist.json", {
+        "stage": "real_stats", "model": "reference", "family": "reference", "dataset": "mnist", "scale": "quick",
+        "values": {"binary_threshold": {"fid_classifier_real_train_vs_test": 2.5,
+                                        "fid_classifier_noise_vs_test": 1700.0,
+                                        "kid_classifier_real_train_vs_test": 0.01}},
+        "sample_metrics": {"binary_threshold": {"classifier": {"feature_network": "clf", "weights_sha256": "ef" * 32,
+                                                               "real_train_vs_test": fig, "noise_vs_test": fig}}},
+        "protocol": {"real": "first 10000", "noise": "N(0.5, 0.25^2)", "data_source": "embedded"},
+        "provenance": PROV})
+    _write(tmp_path, "quick/reference/classifier.json", {
+        "stage": "train_classifier", "model": "classifier", "family": "reference", "dataset": "mnist",
+        "scale": "quick", "values": {"test_accuracy": 0.9942},
+        "protocol": {"n_train": 50000, "n_test": 10000}, "provenance": PROV})
+    records = load_records(tmp_path)
     df = comparison_rows(records)
     got = {(r.model, r.metric): r.ours for r in df.itertuples()}
     assert got[("vae_conv_cond", "Fréchet classifier distance to the real test split")] == 12.5
     assert got[("vae_conv_cond", "CAS top-1, classifier trained on samples")] == 90.0
     assert got[("classifier", "CAS reference: classifier trained on real data, top-1")] == 99.42
     assert got[("real_data", "Fréchet classifier distance, real train vs real test")] == 2.5
+    assert got[("real_data", "KID in classifier features")] == 0.01
     assert got[("gaussian_noise", "Fréchet classifier distance, Gaussian noise vs real test")] == 1700.0
     assert not any(m.startswith("FID (Inception)") for m in df["metric"])   # not computed: no rows
     fid_row = df[df["metric"] == "Fréchet classifier distance to the real test split"].iloc[0]
-    assert "10000 samples vs 10000 real test images" in fid_row["protocol"] and "efefefefefef" in fid_row["protocol"]
+    assert "10000 samples vs 10000 real test images in view binary_threshold" in fid_row["protocol"]
+    assert "efefefefefef" in fid_row["protocol"]
+    assert "view binary_threshold" in df[df["model"] == "real_data"].iloc[0]["note"]
     md = markdown_report("t", df, records)
-    assert "`" + str(root / "quick" / "samples" / "vae_conv_cond.json") + "`" in md   # its provenance row
+    assert "`" + str(tmp_path / "quick" / "samples" / "vae_conv_cond.json") + "`" in md   # its provenance row
+
+
+def test_committed_records_build_the_report():
+    from tests.conftest import REPO
+
+    records = load_records(REPO / "reports" / "records")
+    if not records:
+        pytest.skip("no committed records")
+    df = comparison_rows(records)
+    assert len(df) > 0 and df["ours"].notna().all()

@@ -3,31 +3,37 @@ import random
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
-from genlab.data.loaders import train_loader
+from genlab.data.views import TensorBatches, ViewDataset
 from genlab.io import atomic_path
+from genlab.models.base import Trainable
 from genlab.models.vae import VAE
+from genlab.training import checkpoint as checkpoint_module
 from genlab.training.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
-from genlab.training.loop import Trainer
+from genlab.training.loop import Trainer, mean_figures
 
 
 class Interrupt(Exception):
     pass
 
 
-def _setup(tmp_path, epochs=3, fingerprint="fp"):
+def _setup(tmp_path, epochs=3, fingerprint="fp", checkpoint_every=None):
     torch.manual_seed(0)
     images = (torch.rand(64, 1, 4, 4) * 255).to(torch.uint8)
     model = VAE((1, 4, 4), z_dim=2, hidden=8)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
-    order = torch.Generator().manual_seed(0)
-    loader = train_loader(images, 16, "stochastic", order)
-    valid = torch.bernoulli(torch.full((8, 1, 4, 4), 0.5), generator=torch.Generator().manual_seed(1))
-    trainer = Trainer(model, optimizer, loader, epochs=epochs, checkpoint_path=tmp_path / "ckpt.pt",
-                      fingerprint=fingerprint, validate=lambda m: {"nelbo": m.loss(valid)[1]["nelbo"]},
-                      scheduler=scheduler, data_generator=order, log=lambda s: None)
-    return trainer
+    valid = TensorBatches(torch.bernoulli(torch.full((8, 1, 4, 4), 0.5), generator=torch.Generator().manual_seed(1)))
+    return Trainer(model, {"model": optimizer}, ViewDataset(images, "binary_stochastic"), batch_size=16,
+                   epochs=epochs, checkpoint_path=tmp_path / "ckpt.pt", fingerprint=fingerprint,
+                   validate=lambda m: mean_figures(m, valid, 8), schedulers={"model": scheduler}, seed=0,
+                   checkpoint_every=checkpoint_every, log=lambda s: None)
+
+
+def _same_weights(a: nn.Module, b: nn.Module) -> None:
+    for key, value in a.state_dict().items():
+        torch.testing.assert_close(b.state_dict()[key], value, rtol=0, atol=0)
 
 
 def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path):
@@ -57,11 +63,133 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path):
     assert resumed.restore() and resumed.epoch == 1
     history = resumed.fit()
     assert [row["epoch"] for row in history] == [1, 2, 3]
-    for key, value in straight.model.state_dict().items():
-        torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0)
+    _same_weights(straight.model, resumed.model)
     assert resumed.step == straight.step == 12
     assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * 0.5 ** 3)
     assert [r["valid_nelbo"] for r in history] == [r["valid_nelbo"] for r in straight.history]
+
+
+def test_step_checkpoints_resume_mid_epoch_bit_identically(tmp_path):
+    straight = _setup(tmp_path / "a", checkpoint_every=3)
+    straight.fit()
+    run = _setup(tmp_path / "b", checkpoint_every=3)
+    calls = {"n": 0}
+    real_step = run.model.training_step
+
+    def dying_step(batch, step, opt):  # killed inside epoch 2, after the checkpoint at step 6
+        if step == 7:
+            raise Interrupt
+        return real_step(batch, step, opt)
+    run.model.training_step = dying_step
+    with pytest.raises(Interrupt):
+        run.fit()
+    state = load_checkpoint(tmp_path / "b" / "ckpt.pt")
+    assert (state["epoch"], state["step"], state["batch_in_epoch"]) == (1, 6, 2)   # 4 batches an epoch
+    resumed = _setup(tmp_path / "b", checkpoint_every=3)
+    torch.manual_seed(99)
+    assert resumed.restore() and resumed.batch_in_epoch == 2
+    history = resumed.fit()
+    _same_weights(straight.model, resumed.model)
+    assert [r["train_nelbo"] for r in history] == [r["train_nelbo"] for r in straight.history]  # epoch sums kept
+
+
+class TwoPlayer(Trainable):
+    """A toy adversarial model with two optimisers and n_critic critic steps per generator step (like WGAN)."""
+
+    optimizer_names = ("critic", "generator")
+
+    def __init__(self, n_critic: int = 2):
+        super().__init__()
+        self.critic, self.generator, self.n_critic = nn.Linear(3, 1), nn.Linear(2, 3), n_critic
+
+    def loss(self, x):
+        return self.critic(x).mean(), {}
+
+    def training_step(self, batch, step, opt):
+        (x,) = batch
+        fake = self.generator(torch.randn(len(x), 2))
+        loss_c = self.critic(fake.detach()).mean() - self.critic(x).mean()
+        opt.step("critic", loss_c)
+        with torch.no_grad():
+            for p in self.critic.parameters():
+                p.clamp_(-0.1, 0.1)
+        figures = {"loss_critic": loss_c.item()}
+        if step % self.n_critic == self.n_critic - 1:
+            loss_g = -self.critic(self.generator(torch.randn(len(x), 2))).mean()
+            opt.step("generator", loss_g)
+            figures["loss_generator"] = loss_g.item()
+        return figures
+
+
+def _two_player(tmp_path, epochs=2):
+    torch.manual_seed(0)
+    model = TwoPlayer()
+    opts = {"critic": torch.optim.RMSprop(model.critic.parameters(), lr=5e-3),
+            "generator": torch.optim.RMSprop(model.generator.parameters(), lr=5e-3)}
+    data = TensorBatches(torch.randn(40, 3, generator=torch.Generator().manual_seed(3)))
+    scheds = {"generator": torch.optim.lr_scheduler.ExponentialLR(opts["generator"], 0.5)}
+    return Trainer(model, opts, data, batch_size=8, epochs=epochs, checkpoint_path=tmp_path / "gan.pt",
+                   fingerprint="gan", schedulers=scheds, seed=1, checkpoint_every=2, grad_clip_norm=1.0,
+                   log=lambda s: None)
+
+
+def test_multi_optimizer_model_resumed_mid_epoch_is_bit_identical(tmp_path):
+    straight = _two_player(tmp_path / "a")
+    straight.fit()
+    run = _two_player(tmp_path / "b")
+    real_step = run.model.training_step
+
+    def dying_step(batch, step, opt):
+        if step == 7:  # inside epoch 2 (5 batches an epoch), after the checkpoint at step 6
+            raise Interrupt
+        return real_step(batch, step, opt)
+    run.model.training_step = dying_step
+    with pytest.raises(Interrupt):
+        run.fit()
+    state = load_checkpoint(tmp_path / "b" / "gan.pt")
+    assert set(state["optimizers"]) == {"critic", "generator"} and state["batch_in_epoch"] == 1
+    resumed = _two_player(tmp_path / "b")
+    torch.manual_seed(1234)
+    assert resumed.restore()
+    resumed.fit()
+    _same_weights(straight.model, resumed.model)
+    for name in ("critic", "generator"):
+        a, b = straight.opt[name].state_dict()["state"], resumed.opt[name].state_dict()["state"]
+        for k in a:
+            torch.testing.assert_close(b[k]["square_avg"], a[k]["square_avg"], rtol=0, atol=0)
+    assert straight.history[-1]["lr_generator"] == resumed.history[-1]["lr_generator"] == pytest.approx(5e-3 / 4)
+    assert straight.history[-1]["lr_critic"] == pytest.approx(5e-3)
+    assert max(abs(p).max().item() for p in resumed.model.critic.parameters()) <= torch.tensor(0.1).item()
+
+
+def test_gradient_clipping_bounds_the_update():
+    w = nn.Parameter(torch.zeros(4))
+    from genlab.training.loop import Optimizers
+
+    opts = Optimizers({"model": torch.optim.SGD([w], lr=1.0)}, grad_clip_norm=0.5)
+    opts.step("model", (torch.tensor([30.0, 40.0, 0.0, 0.0]) * w).sum())   # gradient (30, 40, 0, 0): norm 50
+    torch.testing.assert_close(w.detach(), torch.tensor([-0.3, -0.4, 0.0, 0.0]))   # scaled to norm 0.5
+
+
+def test_resume_loads_on_the_cpu_whatever_the_device(tmp_path, monkeypatch):
+    """A checkpoint written on CUDA must resume: everything is loaded onto the CPU, and RNG states stay CPU
+    byte tensors (loading with map_location=<cuda device> made torch.set_rng_state raise)."""
+    trainer = _setup(tmp_path, epochs=1)
+    trainer.fit()
+    seen = []
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("map_location"))
+        return real_load(*args, **kwargs)
+    monkeypatch.setattr(checkpoint_module.torch, "load", spy)
+    again = _setup(tmp_path, epochs=1)
+    again.device = torch.device("cuda")   # what a GPU run has; restore must not load onto it
+    assert again.restore() and again.complete
+    assert seen == ["cpu"]
+    state = load_checkpoint(tmp_path / "ckpt.pt")
+    for rng in (state["rng"]["torch"], state["rng"]["data"]):
+        assert rng.device.type == "cpu" and rng.dtype == torch.uint8
 
 
 def test_other_fingerprint_starts_fresh_and_complete_run_is_reused(tmp_path):
@@ -77,16 +205,22 @@ def test_other_fingerprint_starts_fresh_and_complete_run_is_reused(tmp_path):
     calls = []
     same.fit(on_epoch_end=lambda e, m: calls.append(e))
     assert calls == []  # nothing trained again
-    for key, value in trainer.model.state_dict().items():
-        torch.testing.assert_close(same.model.state_dict()[key], value, rtol=0, atol=0)
+    _same_weights(trainer.model, same.model)
 
 
 def test_non_finite_loss_stops_training(tmp_path):
     trainer = _setup(tmp_path)
     with torch.no_grad():
         trainer.model.encoder.mean.bias.fill_(float("nan"))
-    with pytest.raises(FloatingPointError, match="loss is nan"):
+    with pytest.raises(FloatingPointError, match="loss is nan at epoch 1, step 0"):
         trainer.fit()
+
+
+def test_validation_keeps_no_graph():
+    model = VAE((1, 4, 4), z_dim=2, hidden=8)
+    figures = mean_figures(model, TensorBatches(torch.bernoulli(torch.full((10, 1, 4, 4), 0.5))), 4)
+    assert set(figures) >= {"loss", "nelbo"} and all(isinstance(v, float) for v in figures.values())
+    assert model.training  # restored
 
 
 def test_checkpoint_round_trip_restores_everything(tmp_path):

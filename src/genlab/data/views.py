@@ -39,7 +39,7 @@ class View:
         if self.name == "intensity":
             return b / 255
         if self.name in ("eight_bit", "symmetric"):
-            return b * (2 / 255) - 1
+            return (2 * b - 255) / 255  # rounds once: 127 and 128 land symmetrically about 0
         if self.name == "dequantized":
             return (b + torch.rand(b.shape, generator=generator)) / 256
         raise ValueError(f"view {self.name!r}: expected one of {', '.join(VIEWS)}")

@@ -79,7 +79,7 @@ def load_inception(weights: str, path: str | None, embedded=None) -> tuple[Calla
         return net.eval(), hashlib.sha256(blob).hexdigest(), \
             f"Inception FID (TF weights via {embedded.package}=={embedded.version}:{embedded.member})"
     if path is None or not Path(path).exists():
-        raise DataError(f"sample_quality.inception.path = {path!r}: no such file")
+        raise DataError(f"sample_metrics.inception.path = {path!r}: no such file")
     path = Path(path)
     digest = sha256_file(path)
     try:

@@ -21,7 +21,7 @@ SCALE_ORDER = {"paper": 0, "quick": 1, "tiny": 2}
 
 
 def _source(path: Path, rec: dict) -> dict:
-    return {"path": str(path), "provenance": rec["provenance"]}
+    return {"path": str(path), "provenance": rec["provenance"], "carried_over": rec.get("carried_over")}
 
 
 def load_records(root: Path) -> list[dict]:
@@ -175,7 +175,9 @@ def markdown_report(title: str, df: pd.DataFrame, records: list[dict]) -> str:
     out += ["", "## Provenance", "",
             "Every figure above comes from the record named here (its flat twin is the same path under `metrics/`); "
             "the params hash covers exactly the resolved params the stage read (`resolved/<scale>/`), the code "
-            "sha256 exactly the source files it ran. A `-dirty` commit ran with uncommitted changes.", "",
+            "sha256 exactly the source files it ran. A `-dirty` commit ran with uncommitted changes. Records marked (carried "
+            "over) were measured under the first metrics layout (their params hash covers the whole model block and "
+            "their code hash the whole package) and moved to this one unchanged.", "",
             "| scale | model | record | git commit | code sha256 | params sha256 | data sha256 | checkpoint sha256 |",
             "|---|---|---|---|---|---|---|---|"]
     seen = set()
@@ -186,6 +188,8 @@ def markdown_report(title: str, df: pd.DataFrame, records: list[dict]) -> str:
             seen.add(s["path"])
             p = s["provenance"]
             commit = p["git_commit"][:12] + ("-dirty" if p["git_commit"].endswith("-dirty") else "")
+            if s.get("carried_over"):
+                commit += " (carried over)"
             out.append(f"| {r['scale']} | {r['model']} | `{s['path']}` | `{commit}` | `{p['code_sha256'][:12]}` | "
                        f"`{p['params_sha256'][:12]}` | `{p['data_sha256'][:12]}` | "
                        f"`{p.get('checkpoint_sha256', '')[:12]}` |")

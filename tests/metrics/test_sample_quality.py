@@ -1,0 +1,83 @@
+"""Sample metrics for any generator: a non-VAE dummy generator through the same functions the stages use."""
+import numpy as np
+import pytest
+import torch
+
+from genlab.config import Section
+from genlab.metrics.sample_quality import balanced_labels, compare, draw_samples, noise_images
+from genlab.models.base import GenerativeModel
+
+KID = Section({"subset_size": 50, "n_subsets": 20})
+
+
+class Stripes(GenerativeModel):
+    """Not a VAE: images of a horizontal stripe at a random row ('symmetric' view, values in [-1, 1])."""
+
+    def __init__(self, n_classes: int = 0):
+        super().__init__()
+        self.n_classes = n_classes
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    @property
+    def conditional(self) -> bool:
+        return self.n_classes > 0
+
+    def loss(self, x):
+        return self.dummy.sum(), {}
+
+    def sample(self, n, generator=None, labels=None):
+        rows = torch.randint(0, 8, (n,), generator=generator) if labels is None else labels % 8
+        x = -torch.ones(n, 1, 8, 8)
+        x[torch.arange(n), 0, rows] = 1.0
+        return x
+
+    def to_unit(self, x):
+        return (x + 1) / 2
+
+
+def _features(images: torch.Tensor) -> np.ndarray:
+    """A fixed 'feature network': the row profile of each image (8 features)."""
+    return images.float().mean(dim=(1, 3)).numpy().astype(np.float64)
+
+
+def test_dummy_generator_samples_are_uint8_images_and_seeded():
+    model = Stripes()
+    a = draw_samples(model, 70, 32, seed=3)
+    assert a.dtype == torch.uint8 and a.shape == (70, 1, 8, 8) and set(a.unique().tolist()) == {0, 255}
+    torch.testing.assert_close(a, draw_samples(model, 70, 32, seed=3))
+    assert not torch.equal(a, draw_samples(model, 70, 32, seed=4))
+
+
+def test_balanced_labels_follow_the_test_frequencies():
+    test = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)
+    labels = balanced_labels(7, test, 3)
+    assert torch.bincount(labels, minlength=3).tolist() == [4, 2, 1]   # 3.5, 2.1, 1.4 -> largest remainders
+    assert torch.bincount(balanced_labels(1000, test, 3)).tolist() == [500, 300, 200]
+
+
+def test_fid_and_kid_of_a_dummy_generator_against_real_data():
+    real = draw_samples(Stripes(), 400, 100, seed=0).float() / 255
+    same, _ = compare(_features(draw_samples(Stripes(), 400, 100, seed=1).float() / 255), _features(real),
+                      "dummy", KID, False, seed=0)
+    # a generator of only the top four rows: a different distribution
+    half = draw_samples(Stripes(n_classes=4), 400, 100, seed=1, labels=torch.arange(400) % 4).float() / 255
+    other, detail = compare(_features(half), _features(real), "dummy", KID, False, seed=0)
+    assert set(same) == {"fid_dummy", "kid_dummy", "kid_dummy_std"}
+    assert same["fid_dummy"] < 0.05 * other["fid_dummy"]
+    assert abs(same["kid_dummy"]) < 0.1 * other["kid_dummy"]
+    assert detail["n_samples"] == 400 and detail["kid"]["subset_size"] == 50
+
+
+def test_inception_fid_is_skipped_below_2048_samples_but_kid_is_not():
+    rng = np.random.default_rng(0)
+    values, detail = compare(rng.normal(size=(100, 8)), rng.normal(size=(100, 8)), "inception", KID, False, 0)
+    assert "fid_inception" not in values and "kid_inception" in values
+    assert "not computed" in detail["notes"][0]
+    values, _ = compare(rng.normal(size=(100, 8)), rng.normal(size=(100, 8)), "inception", KID, True, 0)
+    assert "fid_inception" in values
+
+
+def test_noise_images_are_quantised_gaussian_pixels():
+    x = noise_images(2000, (1, 4, 4), torch.Generator().manual_seed(0))
+    assert x.dtype == torch.uint8
+    assert x.float().mean().item() / 255 == pytest.approx(0.5, abs=0.01)
