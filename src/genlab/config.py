@@ -210,7 +210,7 @@ ModelConfig = Union[VAEConfig, AutoEncoderConfig]
 # name in params.yaml `family` -> schema of that family's block
 FAMILY_SCHEMAS: dict[str, type[ModelBlock]] = {"vae": VAEConfig, "autoencoder": AutoEncoderConfig}
 # the keys of a model block that only the train stage reads (the rest is read by evaluate too)
-TRAIN_ONLY_KEYS = ("train", "finetune", "objective")
+TRAIN_ONLY_KEYS = ("train", "finetune")
 # families whose models sample images (sample@ and sample_metrics@ apply)
 SAMPLING_FAMILIES = ("vae",)
 
@@ -245,6 +245,7 @@ class InceptionConfig(Strict):
 class DatasetSampleMetrics(Strict):
     networks: list[Literal["classifier", "inception"]] = Field(description="feature networks for this data set")
     n_samples: int = Field(gt=1, description="samples per model, and real images per split")
+    kid_subset_size: Optional[int] = Field(default=None, gt=1, description="replaces kid.subset_size for this set")
 
 
 class KIDConfig(Strict):
@@ -464,7 +465,7 @@ def stage_slices(params: Params) -> dict[str, dict[str, Any]]:
         views = sorted({params.models[m].view for m in sm.models if params.models[m].dataset == ds})
         out[f"real_stats/{ds}.json"] = {
             **common, "name": ds, "views": views, **entry.model_dump(), "batch_size": sm.batch_size,
-            "allow_small_sample": sm.allow_small_sample, "kid": sm.kid.model_dump(),
+            "allow_small_sample": sm.allow_small_sample, "kid": _kid(sm, entry),
             "inception": sm.inception.model_dump() if "inception" in entry.networks else None,
             "classifier": clf_view if "classifier" in entry.networks else None}
     for name in sm.models:
@@ -480,13 +481,20 @@ def stage_slices(params: Params) -> dict[str, dict[str, Any]]:
         out[f"sample_metrics/{name}.json"] = {
             **common, "name": name, "dataset": cfg.dataset, "view": cfg.view, "conditional": conditional,
             **entry.model_dump(), "batch_size": sm.batch_size, "allow_small_sample": sm.allow_small_sample,
-            "kid": sm.kid.model_dump(),
+            "kid": _kid(sm, entry),
             "inception": sm.inception.model_dump() if "inception" in entry.networks else None,
             "classifier": (params.classifier.model_dump() if cas else clf_view) if "classifier" in entry.networks
             else None,
             "cas": cas}
     out["report.json"] = {"report": params.report.model_dump()}
     return out
+
+
+def _kid(sm: SampleMetricsConfig, entry: DatasetSampleMetrics) -> dict[str, int]:
+    kid = sm.kid.model_dump()
+    if entry.kid_subset_size is not None:
+        kid["subset_size"] = entry.kid_subset_size
+    return kid
 
 
 class Section(dict):

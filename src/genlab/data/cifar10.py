@@ -27,6 +27,7 @@ SPLITS = ("train", "valid", "test")
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 N_OFFICIAL_TRAIN = 50_000
 BASE_FOLDER = "cifar-10-batches-py"  # torchvision's folder under root (CIFAR10.base_folder)
+PATCH_ORDER_SEED = 10  # fixed: part of the stand-in's definition, not of a run's seed
 PHOTO_DIR = "skimage/data/"          # where scikit-image's wheel keeps its sample images
 
 Splits = dict[str, tuple[np.ndarray, np.ndarray | None]]
@@ -67,8 +68,9 @@ def load_canonical(root: str | os.PathLike, download: bool, n_valid: int = 5000)
         official_test = CIFAR10(str(root), train=False, download=download)
     except RuntimeError as exc:  # torchvision: "Dataset not found or corrupted. You can use download=True ..."
         raise DataError(f"{base}: {_one_line(exc)}") from None
-    except (pickle.UnpicklingError, EOFError, OSError, ValueError, KeyError) as exc:  # unreadable batches
-        raise DataError(f"{base}: unreadable batch file ({_one_line(exc)})") from None
+    except (pickle.UnpicklingError, EOFError, OSError, ValueError, KeyError) as exc:
+        # a batch that passes the md5 check but does not unpickle, or (download=True) a failed download
+        raise DataError(f"{base}: unreadable batch file or failed download ({_one_line(exc)})") from None
     if tuple(official_train.classes) != CLASSES:
         raise DataError(f"{base}/batches.meta: label names {official_train.classes}, expected {list(CLASSES)}")
 
@@ -194,6 +196,12 @@ def load(cfg) -> tuple[Splits, dict]:
     if cfg.source == "canonical":
         return load_canonical(cfg.canonical_root, cfg.download, cfg.valid_size)
     e = cfg.embedded
-    return load_embedded(e.package, e.version, e.sha256, list(e.photos), valid_photos=list(e.valid_photos),
-                         test_photos=list(e.test_photos), patch_size=e.patch_size, stride=e.stride,
-                         max_side=e.max_side)
+    splits, source = load_embedded(e.package, e.version, e.sha256, list(e.photos), valid_photos=list(e.valid_photos),
+                                   test_photos=list(e.test_photos), patch_size=e.patch_size, stride=e.stride,
+                                   max_side=e.max_side)
+    # a fixed shuffle within each split, so that the first n patches (n_train, the sample metrics' real
+    # images) come from every photo of the split and every part of it, not from the top rows of the first
+    order = {name: np.random.default_rng(PATCH_ORDER_SEED + i).permutation(len(x))
+             for i, (name, (x, _)) in enumerate(splits.items())}
+    source["patch_order"] = f"shuffled within each split by numpy default_rng({PATCH_ORDER_SEED} + split index)"
+    return {name: (x[order[name]], None) for name, (x, _) in splits.items()}, source
