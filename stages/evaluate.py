@@ -11,32 +11,23 @@ provenance) and the model's images.
 """
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
+
+from genlab.pipeline import load_slice, parse_args, setup, stage_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--params", type=Path, required=True, help="this stage's resolved params")
-    ap.add_argument("--data", type=Path, required=True, help="prepared data set directory")
-    ap.add_argument("--checkpoint", type=Path, required=True, help="model directory written by the train stage")
-    ap.add_argument("--metrics", type=Path, required=True, help="flat metrics JSON to write")
-    ap.add_argument("--record", type=Path, required=True, help="record JSON (figures, protocol, provenance)")
-    ap.add_argument("--figures", type=Path, required=True, help="directory for this model's images")
-    args = ap.parse_args(argv)
-    from genlab.pipeline import load_slice, setup, stage_main
+    return run(parse_args(__doc__, argv, "params", "data", "checkpoint", "metrics", "record", "figures"))
 
-    @stage_main
-    def run() -> None:
-        from genlab.workflows import step
 
-        p = load_slice(args.params)
-        device = setup(p)
-        step(p.model.family, "evaluate").evaluate(p, args.data, args.checkpoint, args.metrics, args.record,
-                                                  args.figures, device)
+@stage_main
+def run(args) -> None:
+    from genlab.workflows import step
 
-    return run()
+    p = load_slice(args.params)
+    device = setup(p)
+    step(p.model.family, "evaluate").evaluate(p, args.data, args.checkpoint, args.metrics, args.record,
+                                              args.figures, device)
 
 
 if __name__ == "__main__":

@@ -7,37 +7,32 @@ Runs src/genlab/data/<dataset>.py and writes <out>/ in the prepared format
 """
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
+
+from genlab.pipeline import load_slice, parse_args, stage_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--params", type=Path, required=True, help="this stage's resolved params")
-    ap.add_argument("--out", type=Path, required=True, help="directory to write")
-    args = ap.parse_args(argv)
-    from genlab.pipeline import load_slice, stage_main
+    return run(parse_args(__doc__, argv, "params", "out"))
 
-    @stage_main
-    def run() -> None:
-        from genlab import data
-        from genlab.data import prepared
 
-        p = load_slice(args.params)
-        cfg = p.dataset
-        module = data.module(p.name)
-        print(f"prepare {p.name}: from the {cfg.source} source (scale {p.scale})")
-        splits, source = module.load(cfg)
-        limits = {"train": cfg.n_train, "valid": cfg.n_valid, "test": cfg.n_test}
-        labelled = any(y is not None for _, y in splits.values())
-        manifest = prepared.write(args.out, splits, source, p.name, list(module.CLASSES) if labelled else None,
-                                  limits)
-        counts = manifest["counts"]
-        print(f"prepare {p.name}: wrote {args.out} (train {counts['train']}, valid {counts['valid']}, "
-              f"test {counts['test']}; image shape {manifest['image_shape']})")
+@stage_main
+def run(args) -> None:
+    from genlab import data
+    from genlab.data import prepared
 
-    return run()
+    p = load_slice(args.params)
+    cfg = p.dataset
+    module = data.module(p.name)
+    print(f"prepare {p.name}: from the {cfg.source} source (scale {p.scale})")
+    splits, source = module.load(cfg)
+    limits = {"train": cfg.n_train, "valid": cfg.n_valid, "test": cfg.n_test}
+    labelled = any(y is not None for _, y in splits.values())
+    manifest = prepared.write(args.out, splits, source, p.name, list(module.CLASSES) if labelled else None,
+                              limits)
+    counts = manifest["counts"]
+    print(f"prepare {p.name}: wrote {args.out} (train {counts['train']}, valid {counts['valid']}, "
+          f"test {counts['test']}; image shape {manifest['image_shape']})")
 
 
 if __name__ == "__main__":

@@ -13,91 +13,82 @@ as FID and KID.
 """
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
+
+from genlab.pipeline import StageError, load_slice, parse_args, setup, stage_main
 
 CODE = ("metrics/sample_quality.py", "metrics/fid.py", "metrics/kid.py", "metrics/inception.py",
         "metrics/classifier.py", "models/classifier.py", "data/views.py", "data/prepared.py")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--params", type=Path, required=True, help="this stage's resolved params")
-    ap.add_argument("--data", type=Path, required=True, help="prepared data set directory")
-    ap.add_argument("--classifier", type=Path, required=True, help="directory written by train_classifier")
-    ap.add_argument("--out", type=Path, required=True, help="directory for the real-data features")
-    ap.add_argument("--metrics", type=Path, required=True, help="flat metrics JSON to write")
-    ap.add_argument("--record", type=Path, required=True, help="record JSON (protocol, provenance)")
-    args = ap.parse_args(argv)
-    from genlab.pipeline import StageError, load_slice, setup, stage_main
+    return run(parse_args(__doc__, argv, "params", "data", "classifier", "out", "metrics", "record"))
 
-    @stage_main
-    def run() -> None:
-        import time
 
-        import torch
+@stage_main
+def run(args) -> None:
+    import time
 
-        from genlab.data.prepared import Prepared
-        from genlab.data.views import view
-        from genlab.io import write_json
-        from genlab.metrics.sample_quality import compare, feature_networks, noise_images, save_features
-        from genlab.pipeline import provenance_of
-        from genlab.training.tracking import publish
+    import torch
 
-        p = load_slice(args.params)
-        device = setup(p)
-        data = Prepared(args.data)
-        n = p.n_samples
-        counts = data.manifest["counts"]
-        if min(counts["test"], counts["train"]) < n:
-            raise StageError(f"sample_metrics.datasets.{p.name}.n_samples = {n}: the {p.name} test and train splits "
-                             f"have {counts['test']} and {counts['train']} images")
-        nets = feature_networks(p, args.classifier, data.image_shape, data.n_classes, device)
-        args.out.mkdir(parents=True, exist_ok=True)
-        noise = noise_images(n, data.image_shape, torch.Generator().manual_seed(p.seed))
-        values, detail, timing = {}, {}, {}
-        for net in nets:
-            start, images = time.perf_counter(), 0
-            for view_name in p.views:
-                v = view(view_name)
-                feats = {}
-                for split in ("test", "train"):
-                    x = v.to_unit(v.heldout(data.images(split, n), split, p.seed))
-                    feats[split] = net.extract(x)
-                    save_features(args.out / f"{net.name}_{view_name}_{split}.npy", feats[split])
-                    images += len(x)
-                noise_feats = net.extract(v.to_unit(v.heldout(noise, "test", p.seed))).numpy()
-                real, fig = compare(feats["train"].numpy(), feats["test"].numpy(), net.name, p.kid, p.allow_small_sample,
-                                    p.seed)
-                noisy, fig_noise = compare(noise_feats, feats["test"].numpy(), net.name, p.kid, p.allow_small_sample,
-                                           p.seed)
-                values[view_name] = {**values.get(view_name, {}),
-                                     **{f"{k}_real_train_vs_test": val for k, val in real.items()},
-                                     **{f"{k}_noise_vs_test": val for k, val in noisy.items()}}
-                detail.setdefault(view_name, {})[net.name] = {
-                    "feature_network": net.description, "weights_sha256": net.weights_sha256,
-                    "real_train_vs_test": fig, "noise_vs_test": fig_noise}
-                print(f"real_stats {p.name} [{view_name}] {net.name}: real train vs test "
-                      + ", ".join(f"{k} {v:.4g}" for k, v in real.items())
-                      + "; noise vs test " + ", ".join(f"{k} {v:.4g}" for k, v in noisy.items()))
-            seconds = time.perf_counter() - start
-            timing[net.name] = {"images": images, "seconds": seconds, "images_per_second": images / seconds}
-        write_json(args.out / "networks.json", {net.name: {"description": net.description,
-                                                           "weights_sha256": net.weights_sha256} for net in nets})
-        record = {
-            "stage": "real_stats", "model": "reference", "family": "reference", "dataset": p.name, "scale": p.scale,
-            "sample_metrics": detail, "timing": timing,
-            "protocol": {"real": f"first {n} images of the test split vs the first {n} of the training split, each "
-                                 "in the view named (a random view: one fixed draw per split)",
-                         "noise": f"{n} images of i.i.d. N(0.5, 0.25^2) pixels clipped to [0, 1] and quantised to "
-                                  "8 bits, shown through the view, vs the test split",
-                         "data_source": data.manifest["source"], "stand_in": data.manifest.get("stand_in")},
-            "provenance": provenance_of(dict(p), CODE, data=data.sha256, checkpoint=net_hash(nets)),
-        }
-        publish("real_stats", p.name, p, values, record, args.metrics, args.record)
+    from genlab.data.prepared import Prepared
+    from genlab.data.views import view
+    from genlab.io import write_json
+    from genlab.metrics.sample_quality import compare, feature_networks, noise_images, save_features
+    from genlab.pipeline import provenance_of
+    from genlab.training.tracking import publish
 
-    return run()
+    p = load_slice(args.params)
+    device = setup(p)
+    data = Prepared(args.data)
+    n = p.n_samples
+    counts = data.manifest["counts"]
+    if min(counts["test"], counts["train"]) < n:
+        raise StageError(f"sample_metrics.datasets.{p.name}.n_samples = {n}: the {p.name} test and train splits "
+                         f"have {counts['test']} and {counts['train']} images")
+    nets = feature_networks(p, args.classifier, data.image_shape, data.n_classes, device)
+    args.out.mkdir(parents=True, exist_ok=True)
+    noise = noise_images(n, data.image_shape, torch.Generator().manual_seed(p.seed))
+    values, detail, timing = {}, {}, {}
+    for net in nets:
+        start, images = time.perf_counter(), 0
+        for view_name in p.views:
+            v = view(view_name)
+            feats = {}
+            for split in ("test", "train"):
+                x = v.to_unit(v.heldout(data.images(split, n), split, p.seed))
+                feats[split] = net.extract(x)
+                save_features(args.out / f"{net.name}_{view_name}_{split}.npy", feats[split])
+                images += len(x)
+            noise_feats = net.extract(v.to_unit(v.heldout(noise, "test", p.seed))).numpy()
+            real, fig = compare(feats["train"].numpy(), feats["test"].numpy(), net.name, p.kid, p.allow_small_sample,
+                                p.seed)
+            noisy, fig_noise = compare(noise_feats, feats["test"].numpy(), net.name, p.kid, p.allow_small_sample,
+                                       p.seed)
+            values[view_name] = {**values.get(view_name, {}),
+                                 **{f"{k}_real_train_vs_test": val for k, val in real.items()},
+                                 **{f"{k}_noise_vs_test": val for k, val in noisy.items()}}
+            detail.setdefault(view_name, {})[net.name] = {
+                "feature_network": net.description, "weights_sha256": net.weights_sha256,
+                "real_train_vs_test": fig, "noise_vs_test": fig_noise}
+            print(f"real_stats {p.name} [{view_name}] {net.name}: real train vs test "
+                  + ", ".join(f"{k} {v:.4g}" for k, v in real.items())
+                  + "; noise vs test " + ", ".join(f"{k} {v:.4g}" for k, v in noisy.items()))
+        seconds = time.perf_counter() - start
+        timing[net.name] = {"images": images, "seconds": seconds, "images_per_second": images / seconds}
+    write_json(args.out / "networks.json", {net.name: {"description": net.description,
+                                                       "weights_sha256": net.weights_sha256} for net in nets})
+    record = {
+        "stage": "real_stats", "model": "reference", "family": "reference", "dataset": p.name, "scale": p.scale,
+        "sample_metrics": detail, "timing": timing,
+        "protocol": {"real": f"first {n} images of the test split vs the first {n} of the training split, each "
+                             "in the view named (a random view: one fixed draw per split)",
+                     "noise": f"{n} images of i.i.d. N(0.5, 0.25^2) pixels clipped to [0, 1] and quantised to "
+                              "8 bits, shown through the view, vs the test split",
+                     "data_source": data.manifest["source"], "stand_in": data.manifest.get("stand_in")},
+        "provenance": provenance_of(dict(p), CODE, data=data.sha256, checkpoint=net_hash(nets)),
+    }
+    publish("real_stats", p.name, p, values, record, args.metrics, args.record)
 
 
 def net_hash(nets) -> str:

@@ -10,46 +10,41 @@ auto-encoder on one chart, one panel per scale.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+
+from genlab.pipeline import load_slice, parse_args, stage_main
 
 CONTRACTION_CHART = Path("reports/contraction_curves.png")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--params", type=Path, required=True, help="this stage's resolved params")
-    ap.add_argument("--records", type=Path, required=True, help="root of reports/records/<scale>/")
-    ap.add_argument("--out", type=Path, required=True, help="output path without suffix")
-    args = ap.parse_args(argv)
-    from genlab.pipeline import load_slice, stage_main
+    return run(parse_args(__doc__, argv, "params", "records", "out"))
 
-    @stage_main
-    def run() -> None:
-        from genlab.io import atomic_path
-        from genlab.report import figures
-        from genlab.report.tables import comparison_rows, load_records, markdown_report
 
-        p = load_slice(args.params)
-        records = load_records(args.records)
-        rows = comparison_rows(records)
-        panels: dict[str, dict] = {}
-        for r in records:
-            if "contraction" in r["curves"]:
-                c = r["curves"]["contraction"]
-                panels.setdefault(f"{r['scale']} scale", {})[r["model"]] = (c["radius"], c["ratio_mean"])
-        figures.curves(panels or {"no auto-encoder evaluated yet": {}}, CONTRACTION_CHART,
-                       ("distance r from a test point (input space)", "mean ||f(x + r u) - f(x)|| / r"), logx=True)
-        with atomic_path(args.out.with_suffix(".csv")) as tmp:
-            rows.to_csv(tmp, index=False)
-        with atomic_path(args.out.with_suffix(".md")) as tmp:
-            tmp.write_text(markdown_report(p.report.title, rows, records))
-        scales = sorted({r["scale"] for r in records})
-        print(f"report: {len(rows)} rows from {len(records)} records (scales: {', '.join(scales) or 'none'}) "
-              f"-> {args.out}.md, {args.out}.csv")
+@stage_main
+def run(args) -> None:
+    from genlab.io import atomic_path
+    from genlab.report import figures
+    from genlab.report.tables import comparison_rows, load_records, markdown_report
 
-    return run()
+    p = load_slice(args.params)
+    records = load_records(args.records)
+    rows = comparison_rows(records)
+    panels: dict[str, dict] = {}
+    for r in records:
+        if "contraction" in r["curves"]:
+            c = r["curves"]["contraction"]
+            panels.setdefault(f"{r['scale']} scale", {})[r["model"]] = (c["radius"], c["ratio_mean"])
+    figures.curves(panels or {"no auto-encoder evaluated yet": {}}, CONTRACTION_CHART,
+                   ("distance r from a test point (input space)", "mean ||f(x + r u) - f(x)|| / r"), logx=True)
+    with atomic_path(args.out.with_suffix(".csv")) as tmp:
+        rows.to_csv(tmp, index=False)
+    with atomic_path(args.out.with_suffix(".md")) as tmp:
+        tmp.write_text(markdown_report(p.report.title, rows, records))
+    scales = sorted({r["scale"] for r in records})
+    print(f"report: {len(rows)} rows from {len(records)} records (scales: {', '.join(scales) or 'none'}) "
+          f"-> {args.out}.md, {args.out}.csv")
 
 
 if __name__ == "__main__":

@@ -11,66 +11,58 @@ cas_y.npy. <out>/grid.png shows the first 64.
 """
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
+
+from genlab.pipeline import load_slice, parse_args, setup, stage_main
 
 CHECKPOINT = "train.pt"  # every generative family's final weights: models/<scale>/<model>/checkpoints/train.pt
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--params", type=Path, required=True, help="this stage's resolved params")
-    ap.add_argument("--data", type=Path, required=True, help="prepared data set directory")
-    ap.add_argument("--checkpoint", type=Path, required=True, help="model directory written by the train stage")
-    ap.add_argument("--out", type=Path, required=True, help="directory for the samples")
-    args = ap.parse_args(argv)
-    from genlab.pipeline import load_slice, setup, stage_main
+    return run(parse_args(__doc__, argv, "params", "data", "checkpoint", "out"))
 
-    @stage_main
-    def run() -> None:
-        import json
 
-        import numpy as np
-        import torch
+@stage_main
+def run(args) -> None:
+    import json
 
-        from genlab.data.prepared import Prepared
-        from genlab.images import save_grid
-        from genlab.io import sha256_file
-        from genlab.metrics.sample_quality import balanced_labels, draw_samples
-        from genlab.models import build_model
-        from genlab.pipeline import load_trained
+    import numpy as np
 
-        p = load_slice(args.params)
-        device = setup(p)
-        data = Prepared(args.data)
-        ckpt = args.checkpoint / "checkpoints" / CHECKPOINT
-        state = load_trained(ckpt)
-        model = build_model(p.model, data.image_shape, data.n_classes).to(device)
-        model.load_state_dict(state["model"])
-        model.eval()
-        labels = balanced_labels(p.n_samples, data.labels("test"), data.n_classes) if model.conditional else None
-        print(f"sample {p.name}: {p.n_samples:,} samples" + (" (labels as the test split's class frequencies)"
-                                                            if labels is not None else ""))
-        x = draw_samples(model, p.n_samples, p.batch_size, p.seed, labels)
-        args.out.mkdir(parents=True, exist_ok=True)
-        np.save(args.out / "samples.npy", x.numpy())
-        if labels is not None:
-            np.save(args.out / "labels.npy", labels.numpy())
-        if p.cas:
-            n_cas = p.n_cas or data.manifest["counts"]["train"]
-            print(f"sample {p.name}: {n_cas:,} labelled samples for CAS")
-            cas_y = balanced_labels(n_cas, data.labels("train"), data.n_classes)
-            np.save(args.out / "cas_x.npy", draw_samples(model, n_cas, p.batch_size, p.seed + 1, cas_y).numpy())
-            np.save(args.out / "cas_y.npy", cas_y.numpy())
-        save_grid(x[:64].float() / 255, args.out / "grid.png", 8)
-        (args.out / "manifest.json").write_text(json.dumps({
-            "model": p.name, "n_samples": p.n_samples, "seed": p.seed, "view": p.model.view,
-            "stored": "the view's values mapped to [0, 1], as uint8 (x * 255 rounded)",
-            "labels": "test-split class frequencies" if labels is not None else None,
-            "checkpoint_sha256": sha256_file(ckpt)}, indent=2, sort_keys=True) + "\n")
+    from genlab.data.prepared import Prepared
+    from genlab.images import save_grid
+    from genlab.io import sha256_file
+    from genlab.metrics.sample_quality import balanced_labels, draw_samples
+    from genlab.models import build_model
+    from genlab.pipeline import load_trained
 
-    return run()
+    p = load_slice(args.params)
+    device = setup(p)
+    data = Prepared(args.data)
+    ckpt = args.checkpoint / "checkpoints" / CHECKPOINT
+    state = load_trained(ckpt)
+    model = build_model(p.model, data.image_shape, data.n_classes).to(device)
+    model.load_state_dict(state["model"])
+    model.eval()
+    labels = balanced_labels(p.n_samples, data.labels("test"), data.n_classes) if model.conditional else None
+    print(f"sample {p.name}: {p.n_samples:,} samples" + (" (labels as the test split's class frequencies)"
+                                                        if labels is not None else ""))
+    x = draw_samples(model, p.n_samples, p.batch_size, p.seed, labels)
+    args.out.mkdir(parents=True, exist_ok=True)
+    np.save(args.out / "samples.npy", x.numpy())
+    if labels is not None:
+        np.save(args.out / "labels.npy", labels.numpy())
+    if p.cas:
+        n_cas = p.n_cas or data.manifest["counts"]["train"]
+        print(f"sample {p.name}: {n_cas:,} labelled samples for CAS")
+        cas_y = balanced_labels(n_cas, data.labels("train"), data.n_classes)
+        np.save(args.out / "cas_x.npy", draw_samples(model, n_cas, p.batch_size, p.seed + 1, cas_y).numpy())
+        np.save(args.out / "cas_y.npy", cas_y.numpy())
+    save_grid(x[:64].float() / 255, args.out / "grid.png", 8)
+    (args.out / "manifest.json").write_text(json.dumps({
+        "model": p.name, "n_samples": p.n_samples, "seed": p.seed, "view": p.model.view,
+        "stored": "the view's values mapped to [0, 1], as uint8 (x * 255 rounded)",
+        "labels": "test-split class frequencies" if labels is not None else None,
+        "checkpoint_sha256": sha256_file(ckpt)}, indent=2, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":

@@ -15,101 +15,92 @@ Works for any generator: nothing here knows the model's family.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+
+from genlab.pipeline import load_slice, parse_args, setup, stage_main
 
 CODE = ("metrics/sample_quality.py", "metrics/fid.py", "metrics/kid.py", "metrics/inception.py",
         "metrics/classifier.py", "models/classifier.py", "training", "data/views.py", "data/prepared.py")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--params", type=Path, required=True, help="this stage's resolved params")
-    ap.add_argument("--data", type=Path, required=True, help="prepared data set directory")
-    ap.add_argument("--samples", type=Path, required=True, help="directory written by the sample stage")
-    ap.add_argument("--real", type=Path, required=True, help="directory written by the real_stats stage")
-    ap.add_argument("--classifier", type=Path, required=True, help="directory written by train_classifier")
-    ap.add_argument("--metrics", type=Path, required=True, help="flat metrics JSON to write")
-    ap.add_argument("--record", type=Path, required=True, help="record JSON (protocol, provenance)")
-    args = ap.parse_args(argv)
-    from genlab.pipeline import load_slice, setup, stage_main
+    return run(parse_args(__doc__, argv, "params", "data", "samples", "real", "classifier", "metrics", "record"))
 
-    @stage_main
-    def run() -> None:
-        import json
-        import tempfile
-        import time
 
-        import numpy as np
-        import torch
+@stage_main
+def run(args) -> None:
+    import json
+    import tempfile
+    import time
 
-        from genlab.data.prepared import Prepared
-        from genlab.data.views import view
-        from genlab.io import sha256_file
-        from genlab.metrics.sample_quality import compare, feature_networks
-        from genlab.pipeline import StageError, provenance_of
-        from genlab.training.tracking import publish
+    import numpy as np
+    import torch
 
-        p = load_slice(args.params)
-        device = setup(p)
-        data = Prepared(args.data)
-        samples_file = args.samples / "samples.npy"
-        if not samples_file.exists():
-            raise StageError(f"{samples_file}: not found; run the sample stage first (dvc repro)")
-        x = torch.from_numpy(np.load(samples_file)).float() / 255
-        nets = feature_networks(p, args.classifier, data.image_shape, data.n_classes, device)
-        values, detail, hashes = {}, {}, {"samples": sha256_file(samples_file)}
-        for net in nets:
-            real_file = args.real / f"{net.name}_{p.view}_test.npy"
-            if not real_file.exists():
-                raise StageError(f"{real_file}: not found; run real_stats@{p.dataset} (dvc repro)")
-            real = np.load(real_file)
-            start = time.perf_counter()
-            figs, info = compare(net.extract(x).numpy(), real, net.name, p.kid, p.allow_small_sample, p.seed)
-            values.update(figs)
-            detail[net.name] = {**info, "feature_network": net.description, "weights_sha256": net.weights_sha256,
-                                "real_split": "test", "view": p.view, "seconds": time.perf_counter() - start}
-            hashes[f"real_{net.name}"] = sha256_file(real_file)
-            print(f"sample_metrics {p.name}: " + ", ".join(f"{k} {v:.4g}" for k, v in figs.items())
-                  + f" ({len(x):,} samples vs {len(real):,} real test images, view {p.view})"
-                  + (f"; {'; '.join(info['notes'])}" if info["notes"] else ""))
+    from genlab.data.prepared import Prepared
+    from genlab.data.views import view
+    from genlab.io import sha256_file
+    from genlab.metrics.sample_quality import compare, feature_networks
+    from genlab.pipeline import StageError, provenance_of
+    from genlab.training.tracking import publish
 
-        if p.cas:
-            from genlab.metrics.classifier import accuracy, fit_classifier
+    p = load_slice(args.params)
+    device = setup(p)
+    data = Prepared(args.data)
+    samples_file = args.samples / "samples.npy"
+    if not samples_file.exists():
+        raise StageError(f"{samples_file}: not found; run the sample stage first (dvc repro)")
+    x = torch.from_numpy(np.load(samples_file)).float() / 255
+    nets = feature_networks(p, args.classifier, data.image_shape, data.n_classes, device)
+    values, detail, hashes = {}, {}, {"samples": sha256_file(samples_file)}
+    for net in nets:
+        real_file = args.real / f"{net.name}_{p.view}_test.npy"
+        if not real_file.exists():
+            raise StageError(f"{real_file}: not found; run real_stats@{p.dataset} (dvc repro)")
+        real = np.load(real_file)
+        start = time.perf_counter()
+        figs, info = compare(net.extract(x).numpy(), real, net.name, p.kid, p.allow_small_sample, p.seed)
+        values.update(figs)
+        detail[net.name] = {**info, "feature_network": net.description, "weights_sha256": net.weights_sha256,
+                            "real_split": "test", "view": p.view, "seconds": time.perf_counter() - start}
+        hashes[f"real_{net.name}"] = sha256_file(real_file)
+        print(f"sample_metrics {p.name}: " + ", ".join(f"{k} {v:.4g}" for k, v in figs.items())
+              + f" ({len(x):,} samples vs {len(real):,} real test images, view {p.view})"
+              + (f"; {'; '.join(info['notes'])}" if info["notes"] else ""))
 
-            cas_x = torch.from_numpy(np.load(args.samples / "cas_x.npy")).float() / 255
-            cas_y = torch.from_numpy(np.load(args.samples / "cas_y.npy"))
-            x_test = view("intensity")(data.images("test"))
-            print(f"sample_metrics {p.name}: CAS: training the classifier on {len(cas_x):,} labelled samples")
-            with tempfile.TemporaryDirectory() as tmp:
-                cfg = p.classifier
-                cfg = cfg | {"train": {**cfg["train"], "n_train": None}}  # the sample stage drew exactly n_cas
-                from genlab.config import Section
+    if p.cas:
+        from genlab.metrics.classifier import accuracy, fit_classifier
 
-                clf, _ = fit_classifier(cas_x, cas_y, Section(cfg), p.seed, Path(tmp) / "cas.pt", "cas", device,
-                                        n_classes=data.n_classes)
-            acc = accuracy(clf, x_test, data.labels("test"), p.classifier.evaluate.batch_size, device)
-            values["cas_accuracy"], values["cas_top1_pct"] = acc, 100 * acc
-            detail["cas"] = {"train": f"{len(cas_x)} samples (labels in the training split's class frequencies) "
-                                      "with the classifier block's params",
-                             "test": f"real test split ({len(x_test)} images)"}
-            print(f"sample_metrics {p.name}: CAS top-1 {100 * acc:.2f}%")
+        cas_x = torch.from_numpy(np.load(args.samples / "cas_x.npy")).float() / 255
+        cas_y = torch.from_numpy(np.load(args.samples / "cas_y.npy"))
+        x_test = view("intensity")(data.images("test"))
+        print(f"sample_metrics {p.name}: CAS: training the classifier on {len(cas_x):,} labelled samples")
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = p.classifier
+            cfg = cfg | {"train": {**cfg["train"], "n_train": None}}  # the sample stage drew exactly n_cas
+            from genlab.config import Section
 
-        manifest = json.loads((args.samples / "manifest.json").read_text())
-        record = {
-            "stage": "sample_metrics", "model": p.name, "dataset": p.dataset, "scale": p.scale,
-            "sample_metrics": detail,
-            "protocol": {"samples": f"{manifest['n_samples']} draws of the model in its view ({p.view}), seeded; "
-                                    f"labels: {manifest['labels'] or 'none (unconditional)'}",
-                         "real": f"the test split in the same view ({view(p.view).description})",
-                         "data_source": data.manifest["source"], "stand_in": data.manifest.get("stand_in")},
-            "provenance": provenance_of(dict(p), CODE, data=data.sha256, checkpoint=manifest["checkpoint_sha256"],
-                                        **hashes),
-        }
-        publish("sample_metrics", p.name, p, values, record, args.metrics, args.record)
+            clf, _ = fit_classifier(cas_x, cas_y, Section(cfg), p.seed, Path(tmp) / "cas.pt", "cas", device,
+                                    n_classes=data.n_classes)
+        acc = accuracy(clf, x_test, data.labels("test"), p.classifier.evaluate.batch_size, device)
+        values["cas_accuracy"], values["cas_top1_pct"] = acc, 100 * acc
+        detail["cas"] = {"train": f"{len(cas_x)} samples (labels in the training split's class frequencies) "
+                                  "with the classifier block's params",
+                         "test": f"real test split ({len(x_test)} images)"}
+        print(f"sample_metrics {p.name}: CAS top-1 {100 * acc:.2f}%")
 
-    return run()
+    manifest = json.loads((args.samples / "manifest.json").read_text())
+    record = {
+        "stage": "sample_metrics", "model": p.name, "dataset": p.dataset, "scale": p.scale,
+        "sample_metrics": detail,
+        "protocol": {"samples": f"{manifest['n_samples']} draws of the model in its view ({p.view}), seeded; "
+                                f"labels: {manifest['labels'] or 'none (unconditional)'}",
+                     "real": f"the test split in the same view ({view(p.view).description})",
+                     "data_source": data.manifest["source"], "stand_in": data.manifest.get("stand_in")},
+        "provenance": provenance_of(dict(p), CODE, data=data.sha256, checkpoint=manifest["checkpoint_sha256"],
+                                    **hashes),
+    }
+    publish("sample_metrics", p.name, p, values, record, args.metrics, args.record)
 
 
 if __name__ == "__main__":

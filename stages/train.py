@@ -10,28 +10,22 @@ Runs src/genlab/workflows/<family>/train.py. Every family writes <out>/checkpoin
 """
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
+
+from genlab.pipeline import load_slice, parse_args, setup, stage_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--params", type=Path, required=True, help="this stage's resolved params")
-    ap.add_argument("--data", type=Path, required=True, help="prepared data set directory")
-    ap.add_argument("--out", type=Path, required=True, help="model directory to write")
-    args = ap.parse_args(argv)
-    from genlab.pipeline import load_slice, setup, stage_main
+    return run(parse_args(__doc__, argv, "params", "data", "out"))
 
-    @stage_main
-    def run() -> None:
-        from genlab.workflows import step
 
-        p = load_slice(args.params)
-        device = setup(p)
-        step(p.model.family, "train").train(p, args.data, args.out, device)
+@stage_main
+def run(args) -> None:
+    from genlab.workflows import step
 
-    return run()
+    p = load_slice(args.params)
+    device = setup(p)
+    step(p.model.family, "train").train(p, args.data, args.out, device)
 
 
 if __name__ == "__main__":

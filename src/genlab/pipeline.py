@@ -4,6 +4,7 @@ Importing this module imports no torch; `setup` and `load_trained` do, when call
 """
 from __future__ import annotations
 
+import argparse
 import functools
 import hashlib
 import sys
@@ -35,6 +36,30 @@ def stage_main(fn: Callable[..., None]) -> Callable[..., int]:
         return 0
 
     return wrapper
+
+
+# every stage's command-line arguments, by name: paths only (the values live in params.yaml)
+ARGUMENTS = {
+    "params": "this stage's resolved params (resolved/<scale>/..., written by the resolve stage)",
+    "data": "prepared data set directory (data/<scale>/<dataset>)",
+    "checkpoint": "model directory written by the train stage",
+    "classifier": "directory written by train_classifier",
+    "samples": "directory written by the sample stage",
+    "real": "directory written by the real_stats stage",
+    "records": "root of the records (reports/records)",
+    "out": "directory (or, for the report, path without suffix) to write",
+    "metrics": "flat metrics JSON to write (numbers only)",
+    "record": "record JSON to write (the numbers with protocol and provenance)",
+    "figures": "directory for this model's images",
+}
+
+
+def parse_args(doc: str, argv: list[str] | None, *names: str) -> argparse.Namespace:
+    """A stage's arguments: each of `names` is a required path option (see ARGUMENTS)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name in names:
+        ap.add_argument(f"--{name}", type=Path, required=True, help=ARGUMENTS[name])
+    return ap.parse_args(argv)
 
 
 def setup(p: Section):
@@ -84,4 +109,4 @@ def provenance_of(resolved: dict[str, Any], code: Iterable[str] | None = None, *
     }
 
 
-__all__ = ["StageError", "stage_main", "setup", "load_trained", "code_hash", "provenance_of", "load_slice", "Section"]
+__all__ = ["StageError", "stage_main", "parse_args", "setup", "load_trained", "code_hash", "provenance_of", "load_slice", "Section"]

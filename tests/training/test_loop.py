@@ -73,7 +73,6 @@ def test_step_checkpoints_resume_mid_epoch_bit_identically(tmp_path):
     straight = _setup(tmp_path / "a", checkpoint_every=3)
     straight.fit()
     run = _setup(tmp_path / "b", checkpoint_every=3)
-    calls = {"n": 0}
     real_step = run.model.training_step
 
     def dying_step(batch, step, opt):  # killed inside epoch 2, after the checkpoint at step 6

@@ -77,10 +77,3 @@ def frechet_distance(a: FeatureStats, b: FeatureStats, eps: float = 1e-6) -> Fre
     diff = a.mu - b.mu
     value = float(diff @ diff + np.trace(a.sigma) + np.trace(b.sigma) - 2 * np.trace(covmean))
     return FrechetResult(max(value, 0.0) if value > -1e-6 else value, notes)
-
-
-def check_sample_count(n: int, network: str, allow_small: bool) -> None:
-    """Refuse Inception FID from fewer than 2048 samples unless the caller asks for it."""
-    if network == "inception" and n < INCEPTION_MIN_SAMPLES and not allow_small:
-        raise ValueError(f"Inception FID from {n} samples: at least {INCEPTION_MIN_SAMPLES} are needed for a "
-                         "full-rank 2048-d covariance (set allow_small_sample: true to compute it anyway)")

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from genlab.images import make_grid, save_grid  # noqa: E402,F401
+from genlab.images import make_grid  # noqa: E402
 from genlab.io import atomic_path  # noqa: E402
 
 
