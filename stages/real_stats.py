@@ -6,8 +6,8 @@
 
 For each view that a sampling model of this data set trains on, and each feature network
 of the data set (`sample_metrics.datasets.<dataset>.networks`): the features of the first
-n test and n training images in that view (<out>/<network>_<view>_<split>.npy, reused by
-every sample_metrics stage), and seed 001's reference rows: real train vs real test
+n test and n training images in that view (<out>/<network>_<view>_<split>.npy; every
+sample_metrics stage compares its samples with the test features), and seed 001's reference rows: real train vs real test
 ("Real data 0.005") and Gaussian-noise images vs real test ("Random Gaussian noise 83.06"),
 as FID and KID.
 """
@@ -18,7 +18,8 @@ import sys
 from genlab.pipeline import StageError, load_slice, parse_args, setup, stage_main
 
 CODE = ("metrics/sample_quality.py", "metrics/fid.py", "metrics/kid.py", "metrics/inception.py",
-        "metrics/classifier.py", "models/classifier.py", "data/views.py", "data/prepared.py")
+        "metrics/classifier.py", "models/classifier.py", "models/base.py", "training/checkpoint.py",
+        "training/runtime.py", "data/views.py", "data/prepared.py")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +37,7 @@ def run(args) -> None:
     from genlab.io import write_json
     from genlab.metrics.sample_quality import compare, feature_networks, noise_images, save_features
     from genlab.pipeline import provenance_of
-    from genlab.training.tracking import publish
+    from genlab.tracking import publish
 
     p = load_slice(args.params)
     device = setup(p)

@@ -31,7 +31,7 @@ def run(args) -> None:
     from genlab.data.prepared import Prepared
     from genlab.images import save_grid
     from genlab.io import sha256_file
-    from genlab.metrics.sample_quality import balanced_labels, draw_samples
+    from genlab.sampling import balanced_labels, draw_samples
     from genlab.models import build_model
     from genlab.pipeline import load_trained
 

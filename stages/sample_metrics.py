@@ -21,7 +21,8 @@ from pathlib import Path
 from genlab.pipeline import load_slice, parse_args, setup, stage_main
 
 CODE = ("metrics/sample_quality.py", "metrics/fid.py", "metrics/kid.py", "metrics/inception.py",
-        "metrics/classifier.py", "models/classifier.py", "training", "data/views.py", "data/prepared.py")
+        "metrics/classifier.py", "models/classifier.py", "models/base.py", "training", "data/views.py",
+        "data/prepared.py")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +43,7 @@ def run(args) -> None:
     from genlab.io import sha256_file
     from genlab.metrics.sample_quality import compare, feature_networks
     from genlab.pipeline import StageError, provenance_of
-    from genlab.training.tracking import publish
+    from genlab.tracking import publish
 
     p = load_slice(args.params)
     device = setup(p)
@@ -73,12 +74,13 @@ def run(args) -> None:
 
         cas_x = torch.from_numpy(np.load(args.samples / "cas_x.npy")).float() / 255
         cas_y = torch.from_numpy(np.load(args.samples / "cas_y.npy"))
-        x_test = view("intensity")(data.images("test"))
+        # tested on real images in the view the samples are in (a binarized model's {0, 1} draws: binarized)
+        x_test = view(p.view).to_unit(view(p.view).heldout(data.images("test"), "test", p.seed))
         print(f"sample_metrics {p.name}: CAS: training the classifier on {len(cas_x):,} labelled samples")
         with tempfile.TemporaryDirectory() as tmp:
             cfg = p.classifier
             cfg = cfg | {"train": {**cfg["train"], "n_train": None}}  # the sample stage drew exactly n_cas
-            from genlab.config import Section
+            from genlab.pipeline import Section
 
             clf, _ = fit_classifier(cas_x, cas_y, Section(cfg), p.seed, Path(tmp) / "cas.pt", "cas", device,
                                     n_classes=data.n_classes)
@@ -86,7 +88,7 @@ def run(args) -> None:
         values["cas_accuracy"], values["cas_top1_pct"] = acc, 100 * acc
         detail["cas"] = {"train": f"{len(cas_x)} samples (labels in the training split's class frequencies) "
                                   "with the classifier block's params",
-                         "test": f"real test split ({len(x_test)} images)"}
+                         "test": f"real test split ({len(x_test)} images) in view {p.view}"}
         print(f"sample_metrics {p.name}: CAS top-1 {100 * acc:.2f}%")
 
     manifest = json.loads((args.samples / "manifest.json").read_text())

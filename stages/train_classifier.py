@@ -28,10 +28,10 @@ def main(argv: list[str] | None = None) -> int:
 def run(args) -> None:
     from genlab.data.prepared import Prepared
     from genlab.data.views import view
-    from genlab.io import sha256_file, sha256_json
+    from genlab.io import sha256_file
     from genlab.metrics.classifier import accuracy, fit_classifier
-    from genlab.pipeline import code_hash, provenance_of
-    from genlab.training.tracking import Tracker, publish
+    from genlab.pipeline import provenance_of, weights_fingerprint
+    from genlab.tracking import Tracker, publish
 
     p = load_slice(args.params)
     cfg = p.classifier
@@ -41,7 +41,7 @@ def run(args) -> None:
     x_train, y_train = v(data.images("train")), data.labels("train")
     x_valid, y_valid = v(data.images("valid")), data.labels("valid")
     x_test, y_test = v(data.images("test")), data.labels("test")
-    fingerprint = sha256_json({"params": p, "data": data.sha256, "code": code_hash(CODE)})
+    fingerprint = weights_fingerprint(p, data.sha256, CODE)
     ckpt = args.out / "checkpoints" / "train.pt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     n = len(x_train[: cfg.train.n_train])
@@ -57,14 +57,14 @@ def run(args) -> None:
               "scale": p.scale,
               "timing": {"train_seconds": float(sum(r["epoch_seconds"] for r in trainer.history))},
               "protocol": {"split": "test", "n_test": len(x_test), "n_train": n, "view": "intensity",
-                           "architecture": "models/classifier.py (LeNet-style)"},
+                           "data_source": data.manifest["source"], "architecture": "models/classifier.py (LeNet-style)"},
               "provenance": provenance_of(dict(p), CODE, data=data.sha256, checkpoint=sha256_file(ckpt))}
-    publish("train_classifier", "classifier", p, values, record, args.metrics, args.record)
-    print(f"train_classifier: test accuracy {100 * acc:.2f}% ({len(x_test):,} images)")
     if acc < cfg.evaluate.min_accuracy:
         raise StageError(f"classifier test accuracy {acc:.4f} is below classifier.evaluate.min_accuracy = "
                          f"{cfg.evaluate.min_accuracy} (scale {p.scale}): train longer before using its "
                          f"features for FID")
+    publish("train_classifier", "classifier", p, values, record, args.metrics, args.record)
+    print(f"train_classifier: test accuracy {100 * acc:.2f}% ({len(x_test):,} images)")
 
 
 if __name__ == "__main__":

@@ -97,7 +97,7 @@ def test_each_stage_reads_only_its_slice():
 
     slices = stage_slices(load_params(REPO / "params.yaml", scale="quick"))
     train, evaluate = slices["train/vae_mlp.json"], slices["evaluate/vae_mlp.json"]
-    assert "evaluate" not in train["model"] and train["model"]["train"]["epochs"] == 5
+    assert "evaluate" not in train["model"] and train["model"]["train"]["epochs"] == 4
     assert "train" not in evaluate["model"] and evaluate["model"]["evaluate"]["iwae_k"] == 100
     assert "finetune" not in slices["evaluate/cae.json"]["model"] and "objective" in slices["evaluate/cae.json"]["model"]
     assert slices["prepare/cifar10.json"]["dataset"]["source"] == "embedded"

@@ -88,7 +88,9 @@ def project(tmp_path_factory) -> Project:
     standin = tmp_path_factory.mktemp("inception") / "standin.pt"
     torch.jit.script(StandInInception()).save(str(standin))
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)   # bytecode beside the sources must not disturb DVC (.dvcignore)
     env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+               PYTHONPATH=str(root / "src"),     # the clone runs its own sources, not the editable install's
                MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
                GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t",
                PYTHONUNBUFFERED="1")

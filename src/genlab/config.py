@@ -18,7 +18,6 @@ This module imports no torch: the `resolve` stage runs in about a second.
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any, Literal, Mapping, Optional, Union
 
@@ -31,6 +30,11 @@ PARAMS_FILE = "params.yaml"
 
 class ConfigError(ValueError):
     """A params.yaml value that fails validation; its message is one line for the user."""
+
+
+class ModelConfigError(ConfigError):
+    """A model that cannot be built for its data set (a class-conditional model on a set without classes):
+    known only once the data set is prepared, reported in one line like a bad param."""
 
 
 class Strict(BaseModel):
@@ -305,6 +309,10 @@ def _has_path(tree: Any, path: tuple) -> bool:
     return True
 
 
+# keys that decide the shape of the pipeline (dvc.yaml reads them to name stages and paths): the same at every scale
+STRUCTURAL = {"family", "dataset", "models", "datasets", "kind"}
+
+
 def _resolve_block(block: Any, where: str, scale: str, schema: type[Strict]) -> Strict:
     """Merge `block.overrides[scale]` into `block` and validate it against `schema`."""
     if not isinstance(block, Mapping):
@@ -319,6 +327,11 @@ def _resolve_block(block: Any, where: str, scale: str, schema: type[Strict]) -> 
     chosen = overrides.get(scale) or {}
     if not isinstance(chosen, Mapping):
         raise ConfigError(f"{PARAMS_FILE}: {where}.overrides.{scale} = {chosen!r}: expected a mapping")
+    for key in chosen:
+        if key in STRUCTURAL and not (key in ("datasets", "models") and where == "sample_metrics" and
+                                      _same_keys(block.get(key), chosen[key])):
+            raise ConfigError(f"{PARAMS_FILE}: {where}.overrides.{scale}.{key}: cannot change per scale (dvc.yaml "
+                              f"names stages and paths from it); set it in {where}.{key}")
     merged = _deep_merge(block, chosen)
     try:
         return schema.model_validate(merged)
@@ -334,6 +347,11 @@ def _resolve_block(block: Any, where: str, scale: str, schema: type[Strict]) -> 
         if err["type"] == "missing":
             raise ConfigError(f"{PARAMS_FILE}: {path}: required key is missing") from None
         raise ConfigError(f"{PARAMS_FILE}: {path} = {err.get('input')!r}: {err['msg']}{at}") from None
+
+
+def _same_keys(base: Any, override: Any) -> bool:
+    """An override of a name-keyed mapping may change the values, not which names there are."""
+    return isinstance(base, Mapping) and isinstance(override, Mapping) and set(override) <= set(base)
 
 
 def _allowed_keys(schema: type[BaseModel], loc: tuple) -> list[str]:
@@ -464,7 +482,7 @@ def stage_slices(params: Params) -> dict[str, dict[str, Any]]:
     for ds, entry in sm.datasets.items():
         views = sorted({params.models[m].view for m in sm.models if params.models[m].dataset == ds})
         out[f"real_stats/{ds}.json"] = {
-            **common, "name": ds, "views": views, **entry.model_dump(), "batch_size": sm.batch_size,
+            **common, "name": ds, "views": views, **entry.model_dump(),
             "allow_small_sample": sm.allow_small_sample, "kid": _kid(sm, entry),
             "inception": sm.inception.model_dump() if "inception" in entry.networks else None,
             "classifier": clf_view if "classifier" in entry.networks else None}
@@ -479,8 +497,8 @@ def stage_slices(params: Params) -> dict[str, dict[str, Any]]:
                                       "batch_size": sm.batch_size, "cas": cas,
                                       "n_cas": params.classifier.train.n_train if cas else None}
         out[f"sample_metrics/{name}.json"] = {
-            **common, "name": name, "dataset": cfg.dataset, "view": cfg.view, "conditional": conditional,
-            **entry.model_dump(), "batch_size": sm.batch_size, "allow_small_sample": sm.allow_small_sample,
+            **common, "name": name, "dataset": cfg.dataset, "view": cfg.view, "networks": entry.networks,
+            "allow_small_sample": sm.allow_small_sample,
             "kid": _kid(sm, entry),
             "inception": sm.inception.model_dump() if "inception" in entry.networks else None,
             "classifier": (params.classifier.model_dump() if cas else clf_view) if "classifier" in entry.networks
@@ -495,28 +513,6 @@ def _kid(sm: SampleMetricsConfig, entry: DatasetSampleMetrics) -> dict[str, int]
     if entry.kid_subset_size is not None:
         kid["subset_size"] = entry.kid_subset_size
     return kid
-
-
-class Section(dict):
-    """A resolved slice read back from JSON: a dict whose keys are also attributes (cfg.train.lr)."""
-
-    def __getattr__(self, key: str) -> Any:
-        try:
-            value = self[key]
-        except KeyError:
-            raise AttributeError(key) from None
-        return Section(value) if isinstance(value, dict) and not isinstance(value, Section) else value
-
-    def model_dump(self) -> dict:
-        return json.loads(json.dumps(self))
-
-
-def load_slice(path: str | Path) -> Section:
-    """A stage's resolved params (written by the resolve stage)."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: not found; run `dvc repro` (the resolve stage writes it from {PARAMS_FILE})")
-    return Section(json.loads(path.read_text()))
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -40,10 +40,6 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text())
-
-
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file's bytes."""
     h = hashlib.sha256()
@@ -56,3 +52,16 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 def sha256_json(obj: Any) -> str:
     """Hex sha256 of the canonical (key-sorted, compact) JSON encoding of `obj`."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def sha256_state(state: dict) -> str:
+    """Hex sha256 of a model's weights (a state dict of tensors: names, shapes, dtypes and bytes, in name order):
+    unlike a checkpoint file's hash, it does not change with the run's wall-clock timings."""
+    import torch
+
+    h = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}:{tuple(state[name].shape)}:{tensor.dtype}".encode())
+        h.update(tensor.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()

@@ -7,15 +7,41 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import json
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from genlab.config import ConfigError, Section, load_slice
+from genlab.config import PARAMS_FILE, ConfigError
 from genlab.data.fetch import DataError
 from genlab.io import sha256_json
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# what every stage runs besides its own code (relative to src/genlab): argument parsing, errors, hashing,
+# provenance and MLflow. It is in every stage's dvc.yaml deps and provenance, never in a training
+# fingerprint: it cannot change a weight.
+PLUMBING = ("pipeline.py", "io.py", "tracking.py")
+
+
+class Section(dict):
+    """A resolved slice read back from JSON: a dict whose keys are also attributes (cfg.train.lr)."""
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            value = self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+        return Section(value) if isinstance(value, dict) and not isinstance(value, Section) else value
+
+
+def load_slice(path: str | Path) -> Section:
+    """A stage's resolved params (written by the resolve stage)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: not found; run `dvc repro` (the resolve stage writes it from {PARAMS_FILE})")
+    return Section(json.loads(path.read_text()))
+
+
 
 
 class StageError(RuntimeError):
@@ -23,8 +49,8 @@ class StageError(RuntimeError):
 
 
 def stage_main(fn: Callable[..., None]) -> Callable[..., int]:
-    """Wrap a stage's main: a bad param or data source ends it with one line on stderr and
-    exit status 2, before anything is written (stages validate before any work)."""
+    """Wrap a stage's main: a bad param, data source or model set-up ends it with one line on stderr and
+    exit status 2 (stages check what they can before any work)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs) -> int:
@@ -95,14 +121,30 @@ def code_hash(paths: Iterable[str] | None = None) -> str:
     return h.hexdigest()
 
 
+# train params that say how a run is operated, not what it computes: left out of resume fingerprints, so that
+# changing them continues a killed run instead of restarting it
+OPERATIONAL_KEYS = ("checkpoint_every",)
+
+
+def weights_fingerprint(p: Section, data_sha256: str, code: Iterable[str], **extra: Any) -> str:
+    """The hash a checkpoint must carry to be resumed: the stage's params (less OPERATIONAL_KEYS), the data and
+    the source files that decide the weights."""
+    def strip(tree: Any) -> Any:
+        if isinstance(tree, dict):
+            return {k: strip(v) for k, v in tree.items() if k not in OPERATIONAL_KEYS}
+        return tree
+    return sha256_json({"params": strip(dict(p)), "data": data_sha256, "code": code_hash(code), **extra})
+
+
 def provenance_of(resolved: dict[str, Any], code: Iterable[str] | None = None, **hashes: str) -> dict[str, Any]:
     """Provenance record for figures that depend on the `resolved` params, the `code` files and the hashed inputs."""
-    from genlab.training.tracking import git_commit
+    from genlab.tracking import git_commit
 
+    files = sorted(set(code) | set(PLUMBING)) if code is not None else ["."]
     return {
         "git_commit": git_commit(),
-        "code_sha256": code_hash(code),
-        "code_files": sorted(code) if code is not None else ["."],
+        "code_sha256": code_hash(files),
+        "code_files": files,
         "params": resolved,
         "params_sha256": sha256_json(resolved),
         **{f"{k}_sha256": v for k, v in hashes.items()},

@@ -271,7 +271,7 @@ def test_check_images_names_the_place() -> None:
 def test_load_from_params_shuffles_each_split_with_a_fixed_order(wheel) -> None:
     """`load(cfg)` is what the prepare stage calls: the same patches as load_embedded, in a fixed shuffled order,
     so that a first-n subset draws on every photo of its split."""
-    from genlab.config import Section
+    from genlab.pipeline import Section
 
     sha, _ = wheel
     cfg = Section({"source": "embedded", "embedded": {

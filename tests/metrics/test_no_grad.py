@@ -7,7 +7,7 @@ from genlab.data.views import TensorBatches
 from genlab.metrics.classifier import accuracy, features
 from genlab.metrics.contraction import batched, contraction_ratios
 from genlab.metrics.likelihood import dataset_iwae, dataset_nelbo
-from genlab.metrics.sample_quality import draw_samples
+from genlab.sampling import draw_samples
 from genlab.models.autoencoder import AutoEncoder
 from genlab.models.classifier import LeNetClassifier
 from genlab.models.vae import VAE

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from genlab.config import Section
-from genlab.metrics.sample_quality import balanced_labels, compare, draw_samples, noise_images
+from genlab.pipeline import Section
+from genlab.metrics.sample_quality import compare, noise_images
+from genlab.sampling import balanced_labels, draw_samples
 from genlab.models.base import GenerativeModel
 
 KID = Section({"subset_size": 50, "n_subsets": 20})

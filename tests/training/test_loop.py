@@ -274,3 +274,16 @@ def test_optimizer_and_per_epoch_lr_decay_from_params():
     assert lrs == pytest.approx([0.2, 0.1, 0.05])
     assert make_scheduler(opt, TrainConfig(epochs=1, batch_size=1, lr=1.0)) is None  # lr_decay 1: constant
     assert isinstance(make_optimizer([w], TrainConfig(epochs=1, batch_size=1, lr=1e-3)), torch.optim.Adam)
+
+
+def test_weights_hash_follows_the_weights_not_the_file(tmp_path):
+    from genlab.io import sha256_file, sha256_state
+
+    _setup(tmp_path / "a", epochs=1).fit()
+    _setup(tmp_path / "b", epochs=1).fit()   # the same run again (_setup reseeds)
+    state_a, state_b = load_checkpoint(tmp_path / "a" / "ckpt.pt"), load_checkpoint(tmp_path / "b" / "ckpt.pt")
+    assert sha256_state(state_a["model"]) == sha256_state(state_b["model"])           # same weights
+    assert sha256_file(tmp_path / "a" / "ckpt.pt") != sha256_file(tmp_path / "b" / "ckpt.pt")  # timings differ
+    with torch.no_grad():
+        state_b["model"]["encoder.mean.bias"][0] += 1e-6
+    assert sha256_state(state_a["model"]) != sha256_state(state_b["model"])

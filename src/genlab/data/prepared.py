@@ -5,8 +5,8 @@
         <split>_x.npy           uint8 images (N, C, H, W), memory-mappable
         <split>_y.npy           int64 labels (absent when the data set has none)
 
-Arrays are plain .npy files so that a large data set (FFHQ at 256x256) is memory-mapped,
-never loaded whole.
+Arrays are plain .npy files so that a large data set (FFHQ at 256x256) can be memory-mapped
+(`Prepared.array`) rather than loaded whole; `Prepared.images` copies the rows it is asked for.
 """
 from __future__ import annotations
 
@@ -84,8 +84,12 @@ class Prepared:
         """One hash for the whole prepared data set (over the manifest, which holds every array's hash)."""
         return sha256_file(self.root / MANIFEST)
 
+    def array(self, split: str):
+        """The uint8 images of `split` as a read-only memory map (for data sets too large to copy whole)."""
+        return np.load(self.root / f"{split}_x.npy", mmap_mode="r")
+
     def images(self, split: str, n: int | None = None):
-        """uint8 images (N, C, H, W) of `split` as a torch tensor (first n when given)."""
+        """uint8 images (N, C, H, W) of `split` as a torch tensor: a copy of the first n rows (all when None)."""
         import torch
 
         x = np.load(self.root / f"{split}_x.npy", mmap_mode="r")[:n]
@@ -97,7 +101,3 @@ class Prepared:
 
         path = self.root / f"{split}_y.npy"
         return torch.from_numpy(np.load(path)[:n]) if path.exists() else None
-
-    def describe(self) -> str:
-        src = self.manifest.get("artifact") or self.manifest.get("root") or self.manifest["source"]
-        return f"{self.name} ({self.manifest['source']}: {src})"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg
 
-INCEPTION_MIN_SAMPLES = 2048  # the pool features' dimension: fewer samples give a singular covariance
+INCEPTION_MIN_SAMPLES = 2048  # the pool features' dimension: below it the covariance is surely singular
 
 
 @dataclass(frozen=True)

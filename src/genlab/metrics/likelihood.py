@@ -39,7 +39,7 @@ def _labels(y: torch.Tensor | None, start: int, stop: int, device) -> torch.Tens
 @torch.no_grad()
 def dataset_nelbo(model, x: torch.Tensor, batch_size: int, device: torch.device | str = "cpu",
                   y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """Per-image reconstruction NLL, KL and negative ELBO (nats) of `model` on binarized `x`
+    """Per-image reconstruction NLL, KL and negative ELBO (nats) of `model` on `x` (in its view)
     (with labels `y` for a class-conditional model: then the bounds are on log p(x|y))."""
     recon, kl = [], []
     for start in range(0, len(x), batch_size):  # one pass, seconds: no progress bar

@@ -31,7 +31,7 @@ class FeatureNetwork:
 
 def classifier_network(cfg, checkpoint: Path, image_shape, n_classes: int, device) -> FeatureNetwork:
     """The pipeline's domain classifier (penultimate-layer features)."""
-    from genlab.io import sha256_file
+    from genlab.io import sha256_state
     from genlab.metrics.classifier import build_classifier, features
     from genlab.pipeline import load_trained
 
@@ -39,7 +39,7 @@ def classifier_network(cfg, checkpoint: Path, image_shape, n_classes: int, devic
     model = build_classifier(cfg, image_shape, n_classes).to(device)
     model.load_state_dict(state["model"])
     return FeatureNetwork("classifier", f"Fréchet classifier distance ({model.n_features}-d penultimate features of "
-                          "the LeNet-style classifier trained by this pipeline)", sha256_file(checkpoint),
+                          "the LeNet-style classifier trained by this pipeline)", sha256_state(state["model"]),
                           lambda x: features(model, x, cfg.evaluate.batch_size, device))
 
 
@@ -62,27 +62,6 @@ def feature_networks(p, classifier_dir: Path, image_shape, n_classes: int, devic
         else:
             nets.append(inception_network(p.inception, device))
     return nets
-
-
-def balanced_labels(n: int, test_labels, n_classes: int):
-    """n labels whose class counts follow the test split's class frequencies (largest remainder), sorted."""
-    freq = torch.bincount(test_labels, minlength=n_classes).double() / len(test_labels)
-    exact = freq * n
-    counts = exact.floor().long()
-    short = n - int(counts.sum())
-    counts[torch.argsort(exact - counts, descending=True, stable=True)[:short]] += 1
-    return torch.repeat_interleave(torch.arange(n_classes), counts)
-
-
-def draw_samples(model, n: int, batch_size: int, seed: int, labels=None):
-    """n samples of `model` as uint8 images (N, C, H, W) of their [0, 1] values."""
-    generator = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(0, n, batch_size):
-        b = min(batch_size, n - i)
-        x = model.sample(b, generator=generator, labels=None if labels is None else labels[i:i + b])
-        out.append((model.to_unit(x) * 255).round().to(torch.uint8))
-    return torch.cat(out)
 
 
 def noise_images(n: int, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:

@@ -129,6 +129,13 @@ class FineTunedMLP(Trainable):
         return loss, {"loss": loss.item(), "error": (logits.argmax(1) != y).float().mean().item()}
 
 
+def filters(weight: torch.Tensor, image_shape: tuple[int, ...], n: int) -> torch.Tensor:
+    """The first n rows of a (hidden, D) weight matrix as images, each scaled to [0, 1]."""
+    w = weight[:n].detach().cpu().float()
+    lo, hi = w.min(dim=1, keepdim=True).values, w.max(dim=1, keepdim=True).values
+    return ((w - lo) / (hi - lo).clamp_min(1e-12)).view(n, *image_shape)
+
+
 def build(cfg, image_shape: tuple[int, ...], n_classes: int = 0) -> AutoEncoder:
     """The auto-encoder a params block describes (`model`, `objective`)."""
     o = cfg.objective

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlab.config import ModelConfigError
 from genlab.models.base import GenerativeModel
 from genlab.nn.discretized import discretized_logistic_log_prob, sample_discretized_logistic
 from genlab.nn.distributions import bernoulli_log_prob, kl_std_normal, normal_log_prob, std_normal_log_prob
@@ -206,6 +207,7 @@ def build(cfg, image_shape: tuple[int, ...], n_classes: int = 0) -> VAE:
     """The VAE a params block describes (`model`), for a data set with `n_classes` classes."""
     m = cfg.model
     if m.conditional and n_classes < 2:
-        raise ValueError(f"a class-conditional VAE needs a data set with classes, got {n_classes}")
+        raise ModelConfigError(f"model.conditional = true: a class-conditional VAE needs a data set with classes, "
+                               f"this one has {n_classes}")
     return VAE(image_shape, z_dim=m.z_dim, arch=m.arch, hidden=m.hidden, channels=m.channels,
                n_classes=n_classes if m.conditional else 0, likelihood=m.likelihood)

@@ -134,8 +134,8 @@ for _m in ("vae_mlp", "vae_mlp_sbin", "vae_mlp_z2", "vae_conv", "vae_conv_cond",
 
 DEVIATIONS: dict[str, str] = {
     "vae": "Kingma & Welling train tanh MLPs with Adagrad; we follow seed 002 (ReLU, Adam 1e-3, batch 128, "
-           "log-sigma encoder output). Binarization is a named parameter (threshold by default, see the note "
-           "on the 0.1377 row). The IWAE figures of the paper are estimated with k=5000 importance samples; "
+           "log-sigma encoder output). Binarization is the model's view (binary_threshold for vae_mlp, see "
+           "the note on the 0.1377 row). The IWAE figures of the paper are estimated with k=5000 importance samples; "
            "the k we used is in each row's protocol. vae_conv_cifar models 8-bit CIFAR-10 with a one-component "
            "discretized logistic per sub-pixel (the VQ-VAE paper does not describe its VAE baseline); at quick "
            "scale it trains on the embedded stand-in (patches of scikit-image's photographs), not CIFAR-10. "

@@ -52,6 +52,8 @@ def load_records(root: Path) -> list[dict]:
         e["values"].update(rec["values"])
         e["sample_metrics"].update(rec["sample_metrics"])
         e["protocol"]["samples"] = rec["protocol"]["samples"]
+        for key in ("data_source", "stand_in"):  # a generator with no evaluate record still names its data
+            e["protocol"].setdefault(key, rec["protocol"].get(key))
         e["_sources"].append(_source(path, rec))
     for path in sorted(root.glob("*/reference/*.json")):
         rec = json.loads(path.read_text())

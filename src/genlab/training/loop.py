@@ -84,8 +84,11 @@ class Trainer:
         self.validate, self.device = validate, torch.device(device)
         self.data_generator = torch.Generator().manual_seed(seed)
         self.checkpoint_every, self.log = checkpoint_every, log
+        names = getattr(model, "optimizer_names", tuple(self.opt.optimizers))
+        if set(names) != set(self.opt.optimizers):
+            raise ValueError(f"{type(model).__name__} steps optimisers {names}, the trainer holds "
+                             f"{tuple(self.opt.optimizers)}")
         self.parallel = parallel or SingleProcess()
-        self.net = self.parallel.wrap(model)
         self.epoch, self.step, self.complete = 0, 0, False
         self.batch_in_epoch, self.epoch_sums, self.epoch_count = 0, {}, 0
         self.epoch_start_data: torch.Tensor | None = None

@@ -1,10 +1,15 @@
 """The one place that knows how many processes train together.
 
 Today genlab trains in one process (`SingleProcess`). Data-parallel training through
-torchrun (DDP) changes only this: wrap the model in DistributedDataParallel, give each
-rank its shard of every epoch's permutation, all-reduce the summed figures, and let only
-rank 0 write checkpoints and logs. The families and the trainer call these methods and
-nothing else, so they need no rewrite for it.
+torchrun (DDP) adds a class with the same methods: each rank's share of every epoch's
+permutation (`batches`), all-reduced figures (`reduce`), checkpoints and logs from rank 0
+only (`is_main`), and the model wrapped in DistributedDataParallel (`wrap`). The trainer
+already calls the first three. NOTE: `wrap` is not called yet: a model-owned
+`training_step` runs its own forward passes, so under DDP it must run them through the
+wrapped module (e.g. the trainer hands the step `net = parallel.wrap(model)` and the
+step calls `net(...)`); GAN steps with several backward passes per step also need
+DDP's `no_sync` or one wrapper per player. That is the part to write with the first
+multi-GPU run.
 """
 from __future__ import annotations
 

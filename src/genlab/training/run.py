@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 
 from genlab.training.loop import Trainer
-from genlab.training.tracking import Tracker
+from genlab.tracking import Tracker
 
 ImageFn = Callable[[torch.nn.Module, int], torch.Tensor]
 
@@ -42,11 +42,12 @@ def write_history(path: Path, rows: list[dict]) -> None:
 
 
 def run_training(trainer: Trainer, *, stage_params, out: Path, images: ImageFn | None, grid_size: int,
-                 describe: str, tracker: Tracker | None = None, metric_prefix: str = "",
+                 describe: str, metric_prefix: str = "",
                  on_epoch_end: Callable[[int, torch.nn.Module], None] | None = None,
                  run_id: str | None = None) -> bool:
     """Train (or resume, or skip) with `trainer`; True when it trained. `images(model, n)` gives n
-    images in [0, 1] for the grids; `tracker` continues an open MLflow run, `run_id` a closed one."""
+    images in [0, 1] for the grids; `run_id` continues an MLflow run (the fine-tuning phase continues the
+    pretraining's)."""
     restored = trainer.restore()
     if trainer.complete:
         print(f"{describe}: up to date ({trainer.checkpoint_path} is complete)")
@@ -56,12 +57,8 @@ def run_training(trainer: Trainer, *, stage_params, out: Path, images: ImageFn |
         shutil.rmtree(samples_dir, ignore_errors=True)  # grids of an older run
     samples_dir.mkdir(parents=True, exist_ok=True)
     print(describe)
-    own = tracker is None
     p = stage_params
-    tracker = tracker or Tracker("train", p.name, p.scale, p, run_id=trainer.extra.get("mlflow_run_id") or run_id)
-    if own:
-        tracker.__enter__()
-    try:
+    with Tracker("train", p.name, p.scale, p, run_id=trainer.extra.get("mlflow_run_id") or run_id) as tracker:
         trainer.extra["mlflow_run_id"] = tracker.run_id
 
         def hook(epoch: int, model) -> None:
@@ -80,10 +77,4 @@ def run_training(trainer: Trainer, *, stage_params, out: Path, images: ImageFn |
         name = f"{metric_prefix}history.csv"
         write_history(out / name, history)
         tracker.log_artifact(out / name)
-    except BaseException:
-        if own:
-            tracker.__exit__(*__import__("sys").exc_info())
-        raise
-    if own:
-        tracker.__exit__(None, None, None)
     return True

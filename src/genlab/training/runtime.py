@@ -16,12 +16,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+_BLAS_LIMITS = []  # keeps the threadpoolctl limit alive for the process
+
+
 def set_threads(threads: int) -> int:
-    """Use `threads` CPU threads (0: one per core this process may run on); returns the count."""
+    """Use `threads` CPU threads (0: one per core this process may run on) in torch and in the BLAS/OpenMP
+    libraries numpy, scipy and scikit-learn call (FID's covariances, KID's kernels, the logistic probe);
+    returns the count."""
     n = threads
     if n == 0:
         n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     torch.set_num_threads(n)
+    if threads:
+        from threadpoolctl import threadpool_limits
+
+        _BLAS_LIMITS.append(threadpool_limits(limits=n))
     return n
 
 

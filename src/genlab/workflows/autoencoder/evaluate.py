@@ -18,15 +18,16 @@ from genlab.data.views import view
 from genlab.io import sha256_file
 from genlab.metrics.contraction import batched, contraction_ratios, saturation
 from genlab.models import build_model
-from genlab.models.autoencoder import AutoEncoder, FineTunedMLP, sigmoid_jacobian_sq_norm
+from genlab.models.autoencoder import AutoEncoder, FineTunedMLP, filters, sigmoid_jacobian_sq_norm
 from genlab.pipeline import load_trained, provenance_of
-from genlab.training.tracking import publish
+from genlab.tracking import publish
 
 PRETRAIN, FINETUNE = "pretrain.pt", "finetune.pt"
 CONTRACTION_AXES = ("distance r from a test point (input space)", "||f(x + r u) - f(x)|| / r")
 # the sources this step runs (relative to src/genlab); dvc.yaml's evaluate stage depends on the same files
 CODE = ("workflows/autoencoder/evaluate.py", "models/autoencoder.py", "models/base.py", "models/__init__.py",
-        "metrics/contraction.py", "data/views.py", "data/prepared.py", "images.py", "report/figures.py")
+        "metrics/contraction.py", "training/checkpoint.py", "training/runtime.py", "data/views.py",
+        "data/prepared.py", "images.py", "report/figures.py")
 
 
 def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, figures_dir: Path,
@@ -36,7 +37,6 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
 
     from genlab.images import save_grid
     from genlab.report import figures
-    from genlab.workflows.autoencoder.train import filters
 
     name, cfg = p.name, p.model
     ev = cfg.evaluate

@@ -14,27 +14,21 @@ from pathlib import Path
 
 import torch
 
+from genlab.config import ModelConfigError
 from genlab.data.prepared import Prepared
 from genlab.data.views import TensorBatches, ViewDataset, view
-from genlab.io import sha256_json
 from genlab.models import build_model
-from genlab.models.autoencoder import FineTunedMLP
-from genlab.pipeline import code_hash
+from genlab.models.autoencoder import FineTunedMLP, filters
+from genlab.pipeline import Section, weights_fingerprint
 from genlab.training.loop import mean_figures, trainer_for
 from genlab.training.run import run_training, up_to_date
 
 PRETRAIN, FINETUNE = "pretrain.pt", "finetune.pt"
 FILTER_GRID = 10
-# the sources this step runs (relative to src/genlab); dvc.yaml's train stage depends on the same files
-CODE = ("workflows/autoencoder/train.py", "models/autoencoder.py", "models/base.py", "models/__init__.py", "nn",
+# the sources that decide the weights (relative to src/genlab): the resume fingerprint hashes them, and
+# dvc.yaml's train stage depends on them (and on genlab.pipeline.PLUMBING, and nn/, which this family does not use)
+CODE = ("workflows/autoencoder/train.py", "models/autoencoder.py", "models/base.py", "models/__init__.py",
         "training", "data/views.py", "data/prepared.py", "images.py")
-
-
-def filters(weight: torch.Tensor, image_shape: tuple[int, ...], n: int) -> torch.Tensor:
-    """The first n rows of a (hidden, D) weight matrix as images, each scaled to [0, 1]."""
-    w = weight[:n].detach().cpu().float()
-    lo, hi = w.min(dim=1, keepdim=True).values, w.max(dim=1, keepdim=True).values
-    return ((w - lo) / (hi - lo).clamp_min(1e-12)).view(n, *image_shape)
 
 
 def train(p, data_dir: Path, out: Path, device: torch.device) -> None:
@@ -42,13 +36,13 @@ def train(p, data_dir: Path, out: Path, device: torch.device) -> None:
     cfg = p.model
     data = Prepared(data_dir)
     if data.n_classes < 2:
-        raise ValueError(f"{data.name} has no classes: the auto-encoders are fine-tuned on labels")
+        raise ModelConfigError(f"{data.name} has no classes: the auto-encoders are fine-tuned on labels")
     ckdir = out / "checkpoints"
     # pretraining depends on everything but the fine-tuning params: changing those reuses it
     pre_params = {k: v for k, v in p.items() if k != "model"} | {
         "model": {k: v for k, v in cfg.items() if k != "finetune"}}
-    fingerprint = sha256_json({"params": pre_params, "data": data.sha256, "code": code_hash(CODE)})
-    ft_fingerprint = sha256_json({"pretrain": fingerprint, "finetune": cfg.finetune})
+    fingerprint = weights_fingerprint(Section(pre_params), data.sha256, CODE)
+    ft_fingerprint = weights_fingerprint(Section({"finetune": cfg.finetune}), data.sha256, CODE, pretrain=fingerprint)
     if up_to_date(ckdir / PRETRAIN, fingerprint) and up_to_date(ckdir / FINETUNE, ft_fingerprint):
         print(f"train {p.name}: up to date ({ckdir / PRETRAIN} and {FINETUNE} are complete)")
         return
@@ -67,8 +61,6 @@ def train(p, data_dir: Path, out: Path, device: torch.device) -> None:
                           f"for {cfg.train.epochs} epochs (noise {obj.noise} {obj.noise_level}, contraction "
                           f"{obj.contraction}, weight decay {obj.weight_decay}, tied weights "
                           f"{cfg.model.tied_weights}) on {device} (scale {p.scale})")
-    if not pretrainer.complete:
-        pretrainer.restore()
 
     # ---- supervised fine-tuning of the MLP initialised from the pretrained encoder
     torch.manual_seed(p.seed + 1)  # the output layer's initialisation

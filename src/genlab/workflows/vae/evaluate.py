@@ -20,12 +20,13 @@ from genlab.io import sha256_file
 from genlab.metrics.likelihood import BPD_FORMULA, dataset_iwae, dataset_nelbo, nats_to_bpd
 from genlab.models import build_model
 from genlab.pipeline import load_trained, provenance_of
-from genlab.training.tracking import publish
+from genlab.tracking import publish
 
 CHECKPOINT = "train.pt"
 # the sources this step runs (relative to src/genlab); dvc.yaml's evaluate stage depends on the same files
 CODE = ("workflows/vae/evaluate.py", "models/vae.py", "models/base.py", "models/__init__.py", "nn",
-        "metrics/likelihood.py", "data/views.py", "data/prepared.py", "images.py", "report/figures.py")
+        "metrics/likelihood.py", "training/checkpoint.py", "training/runtime.py", "data/views.py",
+        "data/prepared.py", "images.py", "report/figures.py")
 
 
 @torch.no_grad()
@@ -107,8 +108,9 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
                                           f"{p.name}: samples from fixed z during training"))
     means = posterior_means(model, x_test, y_cond, ev.batch_size, device)
     if cfg.model.z_dim == 2:
-        made.append(save_grid(latent_manifold(model, ev.manifold_size), figures_dir / "manifold.png",
-                              ev.manifold_size))
+        if not cfg.model.conditional:  # a conditional model's manifold would need a class per panel
+            made.append(save_grid(latent_manifold(model, ev.manifold_size), figures_dir / "manifold.png",
+                                  ev.manifold_size))
         codes, axes = means, ("z1 (posterior mean)", "z2 (posterior mean)")
     else:
         from sklearn.decomposition import PCA

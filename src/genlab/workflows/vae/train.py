@@ -14,14 +14,14 @@ import torch
 
 from genlab.data.prepared import Prepared
 from genlab.data.views import TensorBatches, ViewDataset, view
-from genlab.io import sha256_json
 from genlab.models import build_model
-from genlab.pipeline import code_hash
+from genlab.pipeline import weights_fingerprint
 from genlab.training.loop import mean_figures, trainer_for
 from genlab.training.run import run_training, up_to_date
 
 CHECKPOINT = "train.pt"
-# the sources this step runs (relative to src/genlab); dvc.yaml's train stage depends on the same files
+# the sources that decide the weights (relative to src/genlab): the resume fingerprint hashes them, and
+# dvc.yaml's train stage depends on them (and on genlab.pipeline.PLUMBING)
 CODE = ("workflows/vae/train.py", "models/vae.py", "models/base.py", "models/__init__.py", "nn", "training",
         "data/views.py", "data/prepared.py", "images.py")
 
@@ -30,7 +30,7 @@ def train(p, data_dir: Path, out: Path, device: torch.device) -> None:
     """Fit VAE `p.name` on the prepared data set; resumes from a matching checkpoint."""
     cfg = p.model
     data = Prepared(data_dir)
-    fingerprint = sha256_json({"params": p, "data": data.sha256, "code": code_hash(CODE)})
+    fingerprint = weights_fingerprint(p, data.sha256, CODE)
     checkpoint = out / "checkpoints" / CHECKPOINT
     if up_to_date(checkpoint, fingerprint):
         print(f"train {p.name}: up to date ({checkpoint} is complete)")
