@@ -31,6 +31,19 @@ def _setup(tmp_path, epochs=3, fingerprint="fp", checkpoint_every=None):
                    checkpoint_every=checkpoint_every, log=lambda s: None)
 
 
+def _kill_at_step(trainer: Trainer, kill_step: int) -> None:
+    """Run `trainer` until its model's training step `kill_step` raises, as a killed process would stop."""
+    real_step = trainer.model.training_step
+
+    def dying_step(batch, step, opt):
+        if step == kill_step:
+            raise Interrupt
+        return real_step(batch, step, opt)
+    trainer.model.training_step = dying_step
+    with pytest.raises(Interrupt):
+        trainer.fit()
+
+
 def _same_weights(a: nn.Module, b: nn.Module) -> None:
     for key, value in a.state_dict().items():
         torch.testing.assert_close(b.state_dict()[key], value, rtol=0, atol=0)
@@ -72,16 +85,7 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path):
 def test_step_checkpoints_resume_mid_epoch_bit_identically(tmp_path):
     straight = _setup(tmp_path / "a", checkpoint_every=3)
     straight.fit()
-    run = _setup(tmp_path / "b", checkpoint_every=3)
-    real_step = run.model.training_step
-
-    def dying_step(batch, step, opt):  # killed inside epoch 2, after the checkpoint at step 6
-        if step == 7:
-            raise Interrupt
-        return real_step(batch, step, opt)
-    run.model.training_step = dying_step
-    with pytest.raises(Interrupt):
-        run.fit()
+    _kill_at_step(_setup(tmp_path / "b", checkpoint_every=3), 7)   # inside epoch 2, after the checkpoint at step 6
     state = load_checkpoint(tmp_path / "b" / "ckpt.pt")
     assert (state["epoch"], state["step"], state["batch_in_epoch"]) == (1, 6, 2)   # 4 batches an epoch
     resumed = _setup(tmp_path / "b", checkpoint_every=3)
@@ -135,16 +139,7 @@ def _two_player(tmp_path, epochs=2):
 def test_multi_optimizer_model_resumed_mid_epoch_is_bit_identical(tmp_path):
     straight = _two_player(tmp_path / "a")
     straight.fit()
-    run = _two_player(tmp_path / "b")
-    real_step = run.model.training_step
-
-    def dying_step(batch, step, opt):
-        if step == 7:  # inside epoch 2 (5 batches an epoch), after the checkpoint at step 6
-            raise Interrupt
-        return real_step(batch, step, opt)
-    run.model.training_step = dying_step
-    with pytest.raises(Interrupt):
-        run.fit()
+    _kill_at_step(_two_player(tmp_path / "b"), 7)   # inside epoch 2 (5 batches an epoch), after the checkpoint at 6
     state = load_checkpoint(tmp_path / "b" / "gan.pt")
     assert set(state["optimizers"]) == {"critic", "generator"} and state["batch_in_epoch"] == 1
     resumed = _two_player(tmp_path / "b")

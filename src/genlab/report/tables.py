@@ -46,9 +46,7 @@ def load_records(root: Path) -> list[dict]:
         e["_sources"].append(_source(path, rec))
     for path in sorted(root.glob("*/samples/*.json")):
         rec = json.loads(path.read_text())
-        family = next((e["family"] for (m, d, s), e in merged.items() if (m, d, s) == (rec["model"], rec["dataset"],
-                                                                                         rec["scale"])), "model")
-        e = entry(rec["model"], rec["dataset"], rec["scale"], family)
+        e = entry(rec["model"], rec["dataset"], rec["scale"], "model")  # keeps the evaluate record's family
         e["values"].update(rec["values"])
         e["sample_metrics"].update(rec["sample_metrics"])
         e["protocol"]["samples"] = rec["protocol"]["samples"]

@@ -67,15 +67,12 @@ class Trainer:
     that orders the batches; its state is checkpointed.
     """
 
-    def __init__(self, model: nn.Module, optimizers: Mapping[str, torch.optim.Optimizer] | torch.optim.Optimizer,
-                 data, *, batch_size: int, epochs: int, checkpoint_path: str | Path, fingerprint: str,
+    def __init__(self, model: nn.Module, optimizers: Mapping[str, torch.optim.Optimizer], data, *, batch_size: int, epochs: int, checkpoint_path: str | Path, fingerprint: str,
                  validate: Callable[[nn.Module], Mapping[str, float]] | None = None,
                  device: torch.device | str = "cpu",
                  schedulers: Mapping[str, Any] | None = None, seed: int = 0,
                  grad_clip_norm: float | None = None, checkpoint_every: int | None = None,
                  parallel: SingleProcess | None = None, log: Callable[[str], None] = print):
-        if isinstance(optimizers, torch.optim.Optimizer):
-            optimizers = {"model": optimizers}
         self.model, self.data, self.batch_size = model, data, batch_size
         self.opt = Optimizers(optimizers, grad_clip_norm)
         self.schedulers = {k: v for k, v in (schedulers or {}).items() if v is not None}
@@ -247,6 +244,6 @@ def trainer_for(model, data, cfg, *, checkpoint_path: Path, fingerprint: str, de
     return Trainer(model, {"model": optimizer}, data, batch_size=cfg.batch_size, epochs=cfg.epochs,
                    checkpoint_path=checkpoint_path, fingerprint=fingerprint, validate=validate, device=device,
                    schedulers={"model": make_scheduler(optimizer, cfg)}, seed=seed,
-                   grad_clip_norm=cfg.get("grad_clip_norm") if hasattr(cfg, "get") else cfg.grad_clip_norm,
-                   checkpoint_every=cfg.get("checkpoint_every") if hasattr(cfg, "get") else cfg.checkpoint_every,
+                   grad_clip_norm=getattr(cfg, "grad_clip_norm", None),
+                   checkpoint_every=getattr(cfg, "checkpoint_every", None),
                    log=log)

@@ -14,6 +14,7 @@ from typing import Callable
 
 import torch
 
+from genlab.images import save_grid
 from genlab.training.loop import Trainer
 from genlab.tracking import Tracker
 
@@ -64,8 +65,6 @@ def run_training(trainer: Trainer, *, stage_params, out: Path, images: ImageFn |
         def hook(epoch: int, model) -> None:
             if images is not None:
                 model.eval()
-                from genlab.images import save_grid
-
                 grid = save_grid(images(model, grid_size * grid_size), samples_dir / f"epoch_{epoch:03d}.png",
                                  grid_size)
                 tracker.log_artifact(grid, "samples")
