@@ -6,7 +6,8 @@
         --record reports/records/<scale>/samples/<model>.json
 
 Reads the samples of `sample@<model>` and the real test features of `real_stats@<dataset>`
-in the view the model was trained on, and computes for each feature network of the data
+in the view the model was trained on (a dequantized flow's: the 8-bit view, genlab.config.COMPARE_AS),
+and computes for each feature network of the data
 set fid_<network> and kid_<network> (Inception FID only from >= 2048 samples unless
 allow_small_sample). A class-conditional model on the classifier's data set also gets CAS
 (Ravuri & Vinyals 2019): the classifier architecture, with the reference classifier's
@@ -95,9 +96,12 @@ def run(args) -> None:
     record = {
         "stage": "sample_metrics", "model": p.name, "dataset": p.dataset, "scale": p.scale,
         "sample_metrics": detail,
-        "protocol": {"samples": f"{manifest['n_samples']} draws of the model in its view ({p.view}), seeded; "
-                                f"labels: {manifest['labels'] or 'none (unconditional)'}",
-                     "real": f"the test split in the same view ({view(p.view).description})",
+        "protocol": {"samples": f"{manifest['n_samples']} draws of the model in its view ({p.model_view}), "
+                                f"seeded; labels: {manifest['labels'] or 'none (unconditional)'}",
+                     "real": (f"the test split in view {p.view} ({view(p.view).description})"
+                              + ("" if p.view == p.model_view else f"; the model trains on view {p.model_view}, "
+                                 "whose dequantization noise is a training device: samples are stored as 8-bit "
+                                 "images and compared with the 8-bit test images")),
                      "data_source": data.manifest["source"], "stand_in": data.manifest.get("stand_in")},
         "provenance": provenance_of(dict(p), CODE, data=data.sha256, checkpoint=manifest["checkpoint_sha256"],
                                     **hashes),

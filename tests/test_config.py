@@ -101,7 +101,11 @@ def test_each_stage_reads_only_its_slice():
     assert "train" not in evaluate["model"] and evaluate["model"]["evaluate"]["iwae_k"] == 100
     assert "finetune" not in slices["evaluate/cae.json"]["model"] and "objective" in slices["evaluate/cae.json"]["model"]
     assert slices["prepare/cifar10.json"]["dataset"]["source"] == "embedded"
-    assert slices["real_stats/mnist.json"]["views"] == ["binary_stochastic", "binary_threshold"]
+    # a dequantized flow's samples are compared in the 8-bit view (COMPARE_AS)
+    assert slices["real_stats/mnist.json"]["views"] == ["binary_stochastic", "binary_threshold", "eight_bit"]
+    assert slices["real_stats/cifar10.json"]["views"] == ["eight_bit"]
+    flow = slices["sample_metrics/realnvp_cifar.json"]
+    assert flow["view"] == "eight_bit" and flow["model_view"] == "dequantized"
     assert slices["sample/vae_conv_cond.json"]["cas"] and not slices["sample/vae_conv.json"]["cas"]
     assert slices["sample_metrics/vae_conv_cifar.json"]["networks"] == ["inception"]
     for content in slices.values():   # scale, seed and runtime decide every number

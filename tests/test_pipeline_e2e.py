@@ -28,7 +28,9 @@ from tests.conftest import REPO, write_canonical_mnist
 pytestmark = pytest.mark.slow
 VAE_MODELS = ("vae_mlp", "vae_mlp_sbin", "vae_mlp_z2", "vae_conv", "vae_conv_cond", "vae_conv_cifar")
 AE_MODELS = ("ae", "cae")           # the clone drops ae_wd, dae_g and dae_b: the same code paths, minutes saved
-MODELS = VAE_MODELS + AE_MODELS
+FLOW_MODELS = ("realnvp_mnist", "realnvp_cifar")
+SAMPLERS = VAE_MODELS + FLOW_MODELS  # sample@ and sample_metrics@
+MODELS = VAE_MODELS + AE_MODELS + FLOW_MODELS
 DATASETS = ("mnist", "cifar10")
 
 
@@ -121,7 +123,7 @@ def test_repro_builds_every_output(project):
     assert _stages_run(out) == ({"train_classifier", "report"} | {f"prepare@{d}" for d in DATASETS}
                                 | {f"real_stats@{d}" for d in DATASETS}
                                 | {f"{s}@{m}" for s in ("train", "evaluate") for m in MODELS}
-                                | {f"{s}@{m}" for s in ("sample", "sample_metrics") for m in VAE_MODELS})
+                                | {f"{s}@{m}" for s in ("sample", "sample_metrics") for m in SAMPLERS})
     root = project.root
     assert json.loads((root / "data/tiny/mnist/manifest.json").read_text())["counts"]["test"] == 400
     cifar = json.loads((root / "data/tiny/cifar10/manifest.json").read_text())
@@ -148,6 +150,15 @@ def test_repro_builds_every_output(project):
         assert (f"fid_{net}" in samples) == (net == "classifier")   # Inception FID refused below 2048 samples
     cifar_vae = json.loads((root / "metrics/tiny/vae_conv_cifar.json").read_text())
     assert 0 < cifar_vae["test_nelbo_bpd"] < 9     # discretized logistic on 8-bit colour: a few bits/dim
+    for m in FLOW_MODELS:
+        record = json.loads((root / f"reports/records/tiny/{m}.json").read_text())
+        assert 0 < record["values"]["test_bpd"] < 20 and record["protocol"]["view"] == "dequantized"
+        assert record["training"]["parameters"] > 0 and record["training"]["train_images_per_second"] > 0
+        assert (root / f"reports/figures/tiny/{m}/samples_T0.7.png").exists()
+        samples = json.loads((root / f"metrics/tiny/samples/{m}.json").read_text())
+        assert ("kid_classifier" if record["dataset"] == "mnist" else "kid_inception") in samples
+    report = (root / "reports/paper_comparison.md").read_text()
+    assert "GANs, VAEs and flows compared" in report and "exact density of the dequantized data" in report
     for m in AE_MODELS:
         assert (root / f"models/tiny/{m}/checkpoints/pretrain.pt").exists()
         assert pd.read_csv(root / f"models/tiny/{m}/history.csv")["epoch"].tolist() == [1]
@@ -178,7 +189,7 @@ def test_every_stage_is_an_mlflow_run(project):
     runs = mlflow.search_runs(experiment_names=["genlab"])
     tags = set(zip(runs["tags.genlab.stage"], runs["tags.genlab.model"], runs["tags.genlab.scale"]))
     assert tags == ({(s, m, "tiny") for s in ("train", "evaluate") for m in MODELS}
-                    | {("sample_metrics", m, "tiny") for m in VAE_MODELS}
+                    | {("sample_metrics", m, "tiny") for m in SAMPLERS}
                     | {("real_stats", d, "tiny") for d in DATASETS}
                     | {("train", "classifier", "tiny"), ("train_classifier", "classifier", "tiny")})
     train = runs[(runs["tags.genlab.stage"] == "train") & (runs["tags.genlab.model"] == "vae_mlp")].iloc[0]
@@ -211,7 +222,7 @@ def test_editing_fid_code_and_an_evaluate_param_retrains_nothing(project):
     ran = _stages_run(out)
     assert not any(s.startswith(("train", "prepare", "sample@")) for s in ran), ran
     assert "evaluate@vae_mlp" in ran and "evaluate@vae_conv" not in ran
-    assert {f"sample_metrics@{m}" for m in VAE_MODELS} <= ran and {"real_stats@mnist", "report"} <= ran
+    assert {f"sample_metrics@{m}" for m in SAMPLERS} <= ran and {"real_stats@mnist", "report"} <= ran
     project.commit("fid edit, iwae_k")
 
 

@@ -122,6 +122,14 @@ DATASET_SCHEMAS: dict[str, type[Strict]] = {"mnist": MnistConfig, "cifar10": Cif
 
 # what a model trains on (src/genlab/data/views.py)
 View = Literal["binary_threshold", "binary_stochastic", "intensity", "eight_bit", "symmetric", "dequantized"]
+# the view a model's samples are compared with real images in, where it is not the training view: dequantization
+# noise is a training device (the flow models the 8-bit image, and samples are stored as 8-bit images)
+COMPARE_AS = {"dequantized": "eight_bit"}
+
+
+def comparison_view(name: str) -> str:
+    """The view sample metrics compare a model trained on view `name` in."""
+    return COMPARE_AS.get(name, name)
 
 
 # --------------------------------------------------------------------------- models
@@ -216,14 +224,49 @@ class AutoEncoderConfig(ModelBlock):
     evaluate: AutoEncoderEvaluateConfig
 
 
-ModelConfig = Union[VAEConfig, AutoEncoderConfig]
+class RealNVPArchConfig(Strict):
+    n_scales: int = Field(gt=0, description="scales; each but the last squeezes and factors out half")
+    mid_channels: int = Field(gt=0, description="feature maps of each coupling's s/t ResNet")
+    n_blocks: int = Field(gt=0, description="residual blocks of each s/t ResNet")
+    alpha: float = Field(ge=0, lt=0.5, description="logit(alpha + (1 - 2 alpha) x)")
+    batch_norm: bool = Field(description="batch normalization of each coupling's output, in the flow")
+    bn_momentum: float = Field(gt=0, le=1, description="running-average rate of the flow's batch norm")
+
+
+class FlowTrainConfig(TrainConfig):
+    l2_scale: float = Field(ge=0, description="L2 coefficient on the weight-norm scales of the s/t nets")
+    n_valid: Optional[int] = Field(default=None, gt=0, description="validate on the first n images (null: all)")
+
+
+class FlowEvaluateConfig(Strict):
+    batch_size: int = Field(gt=0)
+    n_test: Optional[int] = Field(default=None, gt=0, description="test bits/dim on the first n images (null: all)")
+    temperatures: list[float] = Field(min_length=1, description="sample grids at these temperatures (z ~ N(0, T^2))")
+    grid_size: int = Field(gt=0)
+
+
+class RealNVPConfig(ModelBlock):
+    family: Literal["realnvp"]
+    model: RealNVPArchConfig
+    train: FlowTrainConfig
+    evaluate: FlowEvaluateConfig
+
+    @model_validator(mode="after")
+    def _dequantized(self):
+        if self.view != "dequantized":
+            raise ValueError(f"view = {self.view!r}: a flow's density needs continuous data; expected 'dequantized'")
+        return self
+
+
+ModelConfig = Union[VAEConfig, AutoEncoderConfig, RealNVPConfig]
 
 # name in params.yaml `family` -> schema of that family's block
-FAMILY_SCHEMAS: dict[str, type[ModelBlock]] = {"vae": VAEConfig, "autoencoder": AutoEncoderConfig}
+FAMILY_SCHEMAS: dict[str, type[ModelBlock]] = {"vae": VAEConfig, "autoencoder": AutoEncoderConfig,
+                                               "realnvp": RealNVPConfig}
 # the keys of a model block that only the train stage reads (the rest is read by evaluate too)
 TRAIN_ONLY_KEYS = ("train", "finetune")
 # families whose models sample images (sample@ and sample_metrics@ apply)
-SAMPLING_FAMILIES = ("vae",)
+SAMPLING_FAMILIES = ("vae", "realnvp")
 
 
 class ClassifierArchConfig(Strict):
@@ -490,7 +533,7 @@ def stage_slices(params: Params) -> dict[str, dict[str, Any]]:
     out["train_classifier.json"] = {**common, "name": "classifier", "classifier": params.classifier.model_dump()}
     clf_view = {"model": params.classifier.model.model_dump(), "evaluate": params.classifier.evaluate.model_dump()}
     for ds, entry in sm.datasets.items():
-        views = sorted({params.models[m].view for m in sm.models if params.models[m].dataset == ds})
+        views = sorted({comparison_view(params.models[m].view) for m in sm.models if params.models[m].dataset == ds})
         out[f"real_stats/{ds}.json"] = {
             **common, "name": ds, "views": views, **entry.model_dump(),
             "allow_small_sample": sm.allow_small_sample, "kid": _kid(sm, entry),
@@ -507,7 +550,8 @@ def stage_slices(params: Params) -> dict[str, dict[str, Any]]:
                                       "batch_size": sm.batch_size, "cas": cas,
                                       "n_cas": params.classifier.train.n_train if cas else None}
         out[f"sample_metrics/{name}.json"] = {
-            **common, "name": name, "dataset": cfg.dataset, "view": cfg.view, "networks": entry.networks,
+            **common, "name": name, "dataset": cfg.dataset, "view": comparison_view(cfg.view),
+            "model_view": cfg.view, "networks": entry.networks,
             "allow_small_sample": sm.allow_small_sample,
             "kid": _kid(sm, entry),
             "inception": sm.inception.model_dump() if "inception" in entry.networks else None,

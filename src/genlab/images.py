@@ -45,3 +45,12 @@ def load_png(path: str | os.PathLike) -> torch.Tensor:
     with Image.open(path) as im:
         arr = np.asarray(im.convert("L" if im.mode in ("L", "1", "I;16") else "RGB"), dtype=np.float32) / 255
     return torch.from_numpy(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1).copy())
+
+
+def epoch_panels(samples_dir: Path, max_panels: int = 5) -> dict[int, torch.Tensor]:
+    """Training-time sample grids at up to `max_panels` epochs spread from 0 to the last."""
+    files = sorted(samples_dir.glob("epoch_*.png"))
+    if not files:
+        return {}
+    picks = sorted({round(i) for i in np.linspace(0, len(files) - 1, min(max_panels, len(files)))})
+    return {int(files[i].stem.split("_")[1]): load_png(files[i]) for i in picks}

@@ -50,7 +50,9 @@ class StageError(RuntimeError):
 
 def stage_main(fn: Callable[..., None]) -> Callable[..., int]:
     """Wrap a stage's main: a bad param, data source or model set-up ends it with one line on stderr and
-    exit status 2 (stages check what they can before any work)."""
+    exit status 2 (stages check what they can before any work); so does a non-finite loss (the trainer raises
+    FloatingPointError naming the epoch, step and optimiser before it steps on it, so the last checkpoint
+    written is the last good one)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs) -> int:
@@ -58,6 +60,10 @@ def stage_main(fn: Callable[..., None]) -> Callable[..., int]:
             fn(*args, **kwargs)
         except (ConfigError, DataError, StageError) as exc:
             print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except FloatingPointError as exc:
+            print(f"error: {exc}; training stopped and its last checkpoint, written before this step, is kept",
+                  file=sys.stderr)
             return 2
         return 0
 
@@ -152,3 +158,15 @@ def provenance_of(resolved: dict[str, Any], code: Iterable[str] | None = None, *
 
 
 __all__ = ["StageError", "stage_main", "parse_args", "setup", "load_trained", "code_hash", "provenance_of", "load_slice", "Section"]
+
+
+def training_summary(history: list[dict], model) -> dict[str, Any]:
+    """Cost and stability of a finished training, from its per-epoch history (seed 002's comparison table):
+    parameters, epochs, seconds, training images per second (optimiser steps only), and in how many epoch
+    steps the validation loss rose. A non-finite loss stops the trainer, so a complete run had none."""
+    valid = [row["valid_loss"] for row in history if "valid_loss" in row]
+    speeds = [row["train_images_per_second"] for row in history if "train_images_per_second" in row]
+    return {"parameters": sum(q.numel() for q in model.parameters()), "epochs": len(history),
+            "train_seconds": float(sum(row["epoch_seconds"] for row in history)),
+            "train_images_per_second": float(sum(speeds) / len(speeds)) if speeds else None,
+            "valid_loss_rises": sum(b > a for a, b in zip(valid, valid[1:]))}

@@ -75,9 +75,9 @@ def test_every_reference_names_a_metric_a_stage_writes():
     from tests.conftest import REPO
 
     params = load_params(REPO / "params.yaml", scale="paper")
-    sources = {f: (REPO / f).read_text() for f in ("src/genlab/workflows/vae/evaluate.py",
-                                                   "src/genlab/workflows/autoencoder/evaluate.py",
-                                                   "stages/sample_metrics.py", "src/genlab/metrics/sample_quality.py")}
+    families = {cfg.family for cfg in params.models.values()}
+    sources = {f: (REPO / f).read_text() for f in [f"src/genlab/workflows/{fam}/evaluate.py" for fam in families]
+               + ["stages/sample_metrics.py", "src/genlab/metrics/sample_quality.py"]}
     for ref in REFERENCES:
         if ref.model in ("real_data", "gaussian_noise", "classifier"):  # reference rows: see load_records
             assert ref.ours.startswith(("fid_", "kid_")) or ref.ours == "cas_top1_pct", ref

@@ -210,6 +210,30 @@ def test_non_finite_loss_stops_training(tmp_path):
         trainer.fit()
 
 
+def test_a_loss_that_turns_non_finite_mid_run_keeps_the_last_good_checkpoint(tmp_path, capsys):
+    from genlab.pipeline import stage_main
+
+    trainer = _setup(tmp_path, epochs=1)
+    trainer.fit()                                   # epoch 1 checkpointed, finite
+    good = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    diverging = _setup(tmp_path, epochs=2)
+    assert diverging.restore()
+    real_loss = diverging.model.loss
+    diverging.model.loss = lambda *b: (lambda l, f: (l * float("inf"), f))(*real_loss(*b))
+
+    @stage_main
+    def stage():
+        diverging.fit()
+
+    assert stage() == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "loss is inf at epoch 2, step 4" in err and "last checkpoint" in err
+    kept = load_checkpoint(tmp_path / "ckpt.pt")
+    assert kept["epoch"] == 1
+    for k, v in good.items():
+        assert torch.equal(kept["model"][k], v)
+
+
 def test_validation_keeps_no_graph():
     model = VAE((1, 4, 4), z_dim=2, hidden=8)
     figures = mean_figures(model, TensorBatches(torch.bernoulli(torch.full((10, 1, 4, 4), 0.5))), 4)

@@ -43,6 +43,8 @@ def load_records(root: Path) -> list[dict]:
         e["protocol"].update(rec["protocol"])
         e["figures"] += rec.get("figures", [])
         e["curves"].update(rec.get("curves", {}))
+        if "training" in rec:
+            e["training"] = rec["training"]
         e["_sources"].append(_source(path, rec))
     for path in sorted(root.glob("*/samples/*.json")):
         rec = json.loads(path.read_text())
@@ -110,6 +112,10 @@ def protocol_text(record: dict, ref: Reference) -> str:
     if record["family"] == "autoencoder":
         return (f"{p['split']} split, {p['n_test']} images ({_data_text(p)}); {p[_AE_PROTOCOL[ref.ours]]}; "
                 f"{record['values']['train_epochs']} pretraining epochs")
+    if record["family"] == "realnvp":
+        return (f"{p['split']} split, {p['n_test']} images, view {p['view']} ({_data_text(p)}), one fixed "
+                f"dequantization draw; {p['bpd_formula']}, n_dims={p['n_dims']}, alpha={p['alpha']}; "
+                f"{record['values']['train_epochs']} epochs")
     parts = [f"{p['split']} split, view {p['view']} ({_data_text(p)})"]
     if "niwae" in ref.ours:
         parts.append(f"IWAE k={p['iwae_k']} on {p['n_iwae']} images")
@@ -145,6 +151,53 @@ def comparison_rows(records: Iterable[dict], references: Iterable[Reference] = R
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+# seed 002's table 1 (GAN / VAE / flow: likelihood, stability, training cost, image quality) and the models
+# whose records fill it with our figures
+SEED002_TABLE = (
+    ("GAN", ("gan_mlp", "dcgan", "wgan", "vae_gan"), ("No", "Unstable", "Medium", "Best")),
+    ("VAE", ("vae_conv_cifar", "vae_mlp"), ("Approximate", "Stable", "Low", "Normal")),
+    ("Flow", ("realnvp_cifar", "realnvp_mnist"), ("Tractable", "Stable", "High", "Good")),
+)
+FAMILY_COLUMNS = ["family", "model", "dataset", "scale", "seed 002 says", "likelihood", "stability", "training cost",
+                  "sample quality"]
+
+
+def family_comparison(records: Iterable[dict]) -> pd.DataFrame:
+    """Seed 002's qualitative comparison of GANs, VAEs and flows, one row per model we measured."""
+    rows = []
+    by_model: dict[str, list[dict]] = {}
+    for r in records:
+        by_model.setdefault(r["model"], []).append(r)
+    for family, models, verdict in SEED002_TABLE:
+        said = "likelihood {}; stability {}; cost {}; quality {}".format(*(v.lower() for v in verdict))
+        found = [r for m in models for r in by_model.get(m, []) if "training" in r]
+        if not found:
+            rows.append({"family": family, "model": "", "dataset": "", "scale": "", "seed 002 says": said,
+                         "likelihood": "not measured: no model of this family has run yet", "stability": "",
+                         "training cost": "", "sample quality": ""})
+        for r in found:
+            v, t = r["values"], r["training"]
+            if "test_bpd" in v:
+                likelihood = f"{v['test_bpd']:.3f} bits/dim, exact density of the dequantized data"
+            elif "test_nelbo_bpd" in v:
+                likelihood = f"<= {v['test_nelbo_bpd']:.3f} bits/dim (negative ELBO, a bound)"
+            else:
+                likelihood = "none"
+            quality = "; ".join(f"{label} {v[key]:.4g}" for key, label in (
+                ("fid_classifier", "Fréchet classifier distance"), ("fid_inception", "FID"),
+                ("kid_inception", "KID (Inception)")) if key in v) or "not measured"
+            speed = t.get("train_images_per_second")
+            rows.append({
+                "family": family, "model": r["model"], "dataset": r["dataset"], "scale": r["scale"],
+                "seed 002 says": said, "likelihood": likelihood,
+                "stability": (f"{t['epochs']} epochs without a non-finite loss; validation loss rose in "
+                              f"{t['valid_loss_rises']} of {max(t['epochs'] - 1, 0)} epoch steps"),
+                "training cost": f"{t['parameters']:,} parameters; " + (
+                    f"{speed:,.0f} training images/s" if speed else "speed not recorded"),
+                "sample quality": quality})
+    return pd.DataFrame(rows, columns=FAMILY_COLUMNS)
+
+
 def _md_table(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -169,6 +222,14 @@ def markdown_report(title: str, df: pd.DataFrame, records: list[dict]) -> str:
     out += ["Sources of the paper figures:", ""]
     for source in dict.fromkeys(df["paper_source"]) if len(df) else []:
         out.append(f"- {source}")
+    out += ["", "## GANs, VAEs and flows compared (seed 002, table 1)", "",
+            "Seed 002 compares the three families in words; each row below puts our measured figure beside its "
+            "verdict. Likelihoods are test bits/dim of 8-bit data (CIFAR-10 rows: both an upper bound on the "
+            "discrete image's NLL, so comparable when the data and scale match; MNIST rows: the VAE's binarized "
+            "view and the flow's dequantized view are different data, so compare within a row). Sample quality "
+            "is in the feature network of the row's data set (lower is better). Training speed is optimiser "
+            "steps only, on the CPU or GPU the row's scale ran on.", "",
+            _md_table(family_comparison(records)), ""]
     out += ["", "## Deviations from the papers", ""]
     for family in sorted({r["family"] for r in records}):
         out.append(f"- **{family}**: {DEVIATIONS.get(family, 'none recorded')}")

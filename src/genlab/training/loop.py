@@ -149,12 +149,14 @@ class Trainer:
         while self.epoch < self.epochs:
             start = time.perf_counter()
             train = self._train_epoch()
+            train_seconds = time.perf_counter() - start  # the optimiser steps alone, without validation
             self.model.eval()
             with torch.no_grad():
                 valid = dict(self.validate(self.model)) if self.validate is not None else {}
             for scheduler in self.schedulers.values():
                 scheduler.step()  # per-epoch schedule, after the epoch's optimiser steps
             self.epoch += 1
+            images = self.epoch_count  # a resumed epoch's count includes the images before the kill
             self.batch_in_epoch, self.epoch_sums, self.epoch_count, self.epoch_start_data = 0, {}, 0, None
             row = {"epoch": self.epoch, "step": self.step,
                    **{f"train_{k}": v for k, v in train.items()},
@@ -162,6 +164,7 @@ class Trainer:
                    **{f"lr_{name}" if len(self.opt.optimizers) > 1 else "lr": opt.param_groups[0]["lr"]
                       for name, opt in self.opt.optimizers.items()},
                    "epoch_seconds": time.perf_counter() - start}
+            row["train_images_per_second"] = images / train_seconds
             self.history.append(row)
             self.complete = self.epoch >= self.epochs
             if on_epoch_end is not None:

@@ -16,10 +16,11 @@ import torch
 
 from genlab.data.prepared import Prepared
 from genlab.data.views import view
+from genlab.images import epoch_panels
 from genlab.io import sha256_file
 from genlab.metrics.likelihood import BPD_FORMULA, dataset_iwae, dataset_nelbo, nats_to_bpd
 from genlab.models import build_model
-from genlab.pipeline import load_trained, provenance_of
+from genlab.pipeline import load_trained, provenance_of, training_summary
 from genlab.tracking import publish
 
 CHECKPOINT = "train.pt"
@@ -39,17 +40,6 @@ def latent_manifold(model, size: int) -> torch.Tensor:
     if model.likelihood == "bernoulli":
         return torch.sigmoid(out)
     return model.to_unit(out.chunk(2, dim=1)[0])
-
-
-def epoch_panels(samples_dir: Path, max_panels: int = 5) -> dict[int, torch.Tensor]:
-    """Training-time sample grids at up to `max_panels` epochs spread from 0 to the last."""
-    from genlab.images import load_png
-
-    files = sorted(samples_dir.glob("epoch_*.png"))
-    if not files:
-        return {}
-    picks = sorted({round(i) for i in np.linspace(0, len(files) - 1, min(max_panels, len(files)))})
-    return {int(files[i].stem.split("_")[1]): load_png(files[i]) for i in picks}
 
 
 @torch.no_grad()
@@ -150,6 +140,7 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
             "stand_in": manifest.get("stand_in"),
         },
         "figures": [str(f) for f in made],
+        "training": training_summary(state["history"], model),
         "provenance": provenance_of(dict(p), CODE, data=data.sha256, checkpoint=sha256_file(ckpt_file)),
     }
     publish("evaluate", p.name, p, values, rec, metrics, record, made)
