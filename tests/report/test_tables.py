@@ -143,3 +143,35 @@ def test_committed_records_build_the_report():
         pytest.skip("no committed records")
     df = comparison_rows(records)
     assert len(df) > 0 and df["ours"].notna().all()
+
+
+def test_family_table_fills_seed_002_verdicts_with_our_figures(tmp_path):
+    from genlab.report.tables import FAMILY_COLUMNS, family_comparison
+
+    vae = _evaluate_record("quick", "vae_mlp", nelbo_bpd=0.17)
+    vae["training"] = {"parameters": 835384, "epochs": 4, "train_seconds": 16.0, "train_images_per_second": 12500.0,
+                       "valid_loss_rises": 0}
+    flow = {**_evaluate_record("quick", "realnvp_mnist"), "family": "realnvp",
+            "protocol": {"split": "test", "n_test": 2000, "view": "dequantized", "data_source": "embedded",
+                         "bpd_formula": "bpd = -log2 p(x)/D + 8", "n_dims": 784, "alpha": 0.05},
+            "values": {"test_bpd": 1.9, "train_epochs": 2},
+            "training": {"parameters": 16237, "epochs": 2, "train_seconds": 20.0, "train_images_per_second": 500.0,
+                         "valid_loss_rises": 1}}
+    _write(tmp_path, "quick/vae_mlp.json", vae)
+    _write(tmp_path, "quick/realnvp_mnist.json", flow)
+    _write(tmp_path, "quick/samples/realnvp_mnist.json", {
+        "stage": "sample_metrics", "model": "realnvp_mnist", "dataset": "mnist", "scale": "quick",
+        "values": {"fid_classifier": 12.5}, "protocol": {"samples": "s"}, "provenance": PROV,
+        "sample_metrics": {"classifier": {"n_samples": 10000, "n_real": 10000, "real_split": "test",
+                                          "view": "eight_bit", "feature_network": "LeNet", "weights_sha256": "cd" * 32}}})
+    df = family_comparison(load_records(tmp_path))
+    assert list(df.columns) == FAMILY_COLUMNS and df["family"].tolist() == ["GAN", "VAE", "Flow"]
+    gan, vae_row, flow_row = (df.iloc[i] for i in range(3))
+    assert gan["model"] == "" and "not measured" in gan["likelihood"] and "unstable" in gan["seed 002 says"]
+    assert vae_row["likelihood"] == "<= 0.170 bits/dim (negative ELBO, a bound)"
+    assert flow_row["likelihood"].startswith("1.900 bits/dim, exact")
+    assert flow_row["sample quality"] == "Fréchet classifier distance 12.5"
+    assert "rose in 1 of 1 epoch steps" in flow_row["stability"]
+    assert flow_row["training cost"] == "16,237 parameters; 500 training images/s"
+    md = markdown_report("t", comparison_rows(load_records(tmp_path)), load_records(tmp_path))
+    assert "GANs, VAEs and flows compared" in md and "alpha=0.05; 2 epochs" in md
