@@ -162,7 +162,7 @@ DEVIATIONS: dict[str, str] = {
                    "print them, nor the learning rates or epochs: ours are named in params.yaml (sources in the "
                    "README). Fine-tuning keeps the weights of the epoch with the lowest validation error. SGD "
                    "minibatches replace the paper's unspecified optimisation schedule: 20 pretraining epochs (a "
-                   "CPU budget) and 100 fine-tuning epochs at paper scale; the quick scale trains on 20k images for a "
+                   "CPU budget) and 100 fine-tuning epochs at paper scale; the quick scale trains on 10k images for a "
                    "few epochs and uses momentum in fine-tuning. Noise levels, lambda and weight decay were not "
                    "tuned (sources in the README).",
     "realnvp": "Dinh et al.'s multi-scale architecture (checkerboard and channel-wise affine couplings, squeeze, "
