@@ -1,0 +1,147 @@
+"""GANs: loss signs, weight clipping (not of batch norm), the critic schedule, batch-independent sampling, resume."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from genlab.data.views import TensorBatches
+from genlab.models.gan import GAN, clip_weights, upsamplings
+from genlab.training.checkpoint import load_checkpoint
+from genlab.training.loop import Optimizers, Trainer
+
+
+def _opts(model, lr=1e-2):
+    names = model.optimizer_names
+    return {names[0]: torch.optim.SGD(model.discriminator.parameters(), lr=lr),
+            "generator": torch.optim.SGD(model.generator.parameters(), lr=lr)}
+
+
+@pytest.mark.parametrize("shape,k", [((1, 28, 28), 2), ((3, 32, 32), 3), ((3, 64, 64), 4)])
+def test_dcgan_shapes(shape, k):
+    assert upsamplings(shape[1]) == k
+    model = GAN(shape, arch="dcgan", z_dim=8, base_channels=4)
+    x = model.sample(5, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (5, *shape) and x.min() >= -1 and x.max() <= 1
+    assert model.discriminator(x).shape == (5,)
+
+
+def test_generator_steps_move_the_fakes_toward_real_under_both_objectives():
+    torch.manual_seed(0)
+    for objective in ("gan", "wgan"):
+        model = GAN((1, 8, 8), arch="mlp", objective=objective, z_dim=4, g_hidden=(16,), d_hidden=(16,), dropout=0.0)
+        z = torch.randn(32, 4)
+        score = lambda: model.discriminator(model.generator(z)).mean().item()   # noqa: E731
+        before = score()
+        opt = torch.optim.SGD(model.generator.parameters(), lr=0.05)
+        loss = (model.nonsaturating_generator_loss if objective == "gan" else model.wgan_generator_loss)(
+            model.discriminator(model.generator(z)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        assert score() > before, objective   # the critic rates the fakes higher: the generator went the right way
+
+
+def test_critic_and_discriminator_losses_reward_telling_real_from_fake():
+    real, fake = torch.tensor([2.0, 3.0]), torch.tensor([-1.0, 0.0])
+    assert GAN.critic_loss(real, fake).item() == pytest.approx(-0.5 - 2.5)     # mean f(fake) - mean f(real)
+    assert GAN.critic_loss(real, fake) < GAN.critic_loss(fake, real)
+    assert GAN.discriminator_loss(real, fake) < GAN.discriminator_loss(fake, real)
+    # the non-saturating loss is -log D(G(z)); BCE against 1 of logit 0 is log 2
+    assert GAN.nonsaturating_generator_loss(torch.zeros(3)).item() == pytest.approx(0.6931471805599453)
+
+
+def test_clipping_bounds_conv_and_linear_weights_but_not_batch_norm():
+    model = GAN((1, 28, 28), arch="dcgan", objective="wgan", z_dim=4, base_channels=4, d_batch_norm=True)
+    bn = [m for m in model.discriminator.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert bn
+    with torch.no_grad():
+        for p in model.discriminator.parameters():
+            p.mul_(100)
+    clip_weights(model.discriminator, 0.01)
+    for m in model.discriminator.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            assert all(p.abs().max() <= 0.01 for p in m.parameters())
+    assert all(float(b.weight.detach().min()) == 100.0 for b in bn)   # BN scales (initialised to 1, times 100) untouched
+
+
+def test_wgan_critic_schedule_follows_the_reference_code():
+    torch.manual_seed(0)
+    model = GAN((1, 8, 8), arch="mlp", objective="wgan", z_dim=4, g_hidden=(8,), d_hidden=(8,), dropout=0.0,
+                n_critic=2, warmup_generator_iters=2, warmup_critic_iters=4, warmup_every=5)
+    opt = Optimizers({name: torch.optim.RMSprop(getattr(model, "discriminator" if name == "critic" else name)
+                                                .parameters(), lr=1e-3) for name in model.optimizer_names})
+    x = torch.rand(4, 1, 8, 8) * 2 - 1
+    generator_steps_at = []
+    for step in range(30):
+        before = int(model.generator_iters)
+        figures = model.training_step((x,), step, opt)
+        if int(model.generator_iters) > before:
+            generator_steps_at.append(step)
+        assert figures["em_estimate"] == pytest.approx(-figures["critic_loss"])
+        assert max(p.abs().max().item() for p in model.discriminator.parameters()) <= 0.01 + 1e-12
+    # generator updates 0, 1 need 4 critic updates (warm-up), 2-4 need 2, update 5 (every 5th) needs 4, then 2
+    gaps = [b - a for a, b in zip([-1] + generator_steps_at, generator_steps_at)]
+    assert gaps[:8] == [4, 4, 2, 2, 2, 4, 2, 2]
+
+
+def test_sampling_uses_batch_norm_in_eval_mode_so_samples_do_not_depend_on_the_batch():
+    torch.manual_seed(0)
+    model = GAN((1, 28, 28), arch="dcgan", z_dim=8, base_channels=4)
+    model.train()
+    z = torch.randn(8, 8)
+    assert torch.allclose(model.sample(8, z=z)[:3], model.sample(3, z=z[:3]), atol=1e-6)
+    assert model.generator.training   # restored
+
+
+def _wgan_trainer(tmp_path, epochs=2):
+    torch.manual_seed(0)
+    model = GAN((1, 8, 8), arch="mlp", objective="wgan", z_dim=4, g_hidden=(8,), d_hidden=(8,), dropout=0.2,
+                n_critic=2, warmup_generator_iters=1, warmup_critic_iters=3, warmup_every=4)
+    opts = {"critic": torch.optim.RMSprop(model.discriminator.parameters(), lr=5e-3),
+            "generator": torch.optim.RMSprop(model.generator.parameters(), lr=5e-3)}
+    data = TensorBatches(torch.rand(40, 1, 8, 8, generator=torch.Generator().manual_seed(3)) * 2 - 1)
+    return Trainer(model, opts, data, batch_size=8, epochs=epochs, checkpoint_path=tmp_path / "wgan.pt",
+                   fingerprint="wgan", seed=1, checkpoint_every=2, log=lambda s: None)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_wgan_resumed_mid_epoch_is_bit_identical_with_its_schedule(tmp_path):
+    straight = _wgan_trainer(tmp_path / "a")
+    straight.fit()
+    killed = _wgan_trainer(tmp_path / "b")
+    real_step = killed.model.training_step
+
+    def dying(batch, step, opt):
+        if step == 7:
+            raise Interrupt
+        return real_step(batch, step, opt)
+    killed.model.training_step = dying
+    with pytest.raises(Interrupt):
+        killed.fit()
+    state = load_checkpoint(tmp_path / "b" / "wgan.pt")
+    assert state["batch_in_epoch"] == 1 and int(state["model"]["generator_iters"]) >= 1
+    resumed = _wgan_trainer(tmp_path / "b")
+    torch.manual_seed(999)   # the checkpoint's RNG states, not this, decide what follows
+    assert resumed.restore()
+    resumed.fit()
+    for key, value in straight.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0)
+    assert int(resumed.model.generator_iters) == int(straight.model.generator_iters) > 0
+    for name in ("critic", "generator"):
+        a, b = straight.opt[name].state_dict()["state"], resumed.opt[name].state_dict()["state"]
+        for k in a:
+            torch.testing.assert_close(b[k]["square_avg"], a[k]["square_avg"], rtol=0, atol=0)
+
+
+def test_a_diverging_player_is_named():
+    model = GAN((1, 8, 8), arch="mlp", z_dim=4, g_hidden=(8,), d_hidden=(8,))
+    with torch.no_grad():
+        model.discriminator.net[-1].bias.fill_(float("nan"))
+    opt = Optimizers({k: v for k, v in _opts(model).items()})
+    opt.where = "epoch 3, step 12"
+    with pytest.raises(FloatingPointError, match="loss is nan at epoch 3, step 12 \\(optimiser 'discriminator'\\)"):
+        model.training_step((torch.rand(4, 1, 8, 8),), 12, opt)
