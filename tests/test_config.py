@@ -102,7 +102,7 @@ def test_each_stage_reads_only_its_slice():
     assert "finetune" not in slices["evaluate/cae.json"]["model"] and "objective" in slices["evaluate/cae.json"]["model"]
     assert slices["prepare/cifar10.json"]["dataset"]["source"] == "embedded"
     # a dequantized flow's samples are compared in the 8-bit view (COMPARE_AS)
-    assert slices["real_stats/mnist.json"]["views"] == ["binary_stochastic", "binary_threshold", "eight_bit"]
+    assert slices["real_stats/mnist.json"]["views"] == ["binary_stochastic", "binary_threshold", "eight_bit", "symmetric"]
     assert slices["real_stats/cifar10.json"]["views"] == ["eight_bit"]
     flow = slices["sample_metrics/realnvp_cifar.json"]
     assert flow["view"] == "eight_bit" and flow["model_view"] == "dequantized"

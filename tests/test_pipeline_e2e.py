@@ -29,8 +29,9 @@ pytestmark = pytest.mark.slow
 VAE_MODELS = ("vae_mlp", "vae_mlp_sbin", "vae_mlp_z2", "vae_conv", "vae_conv_cond", "vae_conv_cifar")
 AE_MODELS = ("ae", "cae")           # the clone drops ae_wd, dae_g and dae_b: the same code paths, minutes saved
 FLOW_MODELS = ("realnvp_mnist", "realnvp_cifar")
-SAMPLERS = VAE_MODELS + FLOW_MODELS  # sample@ and sample_metrics@
-MODELS = VAE_MODELS + AE_MODELS + FLOW_MODELS
+GAN_MODELS = ("gan_mlp", "dcgan", "wgan")
+SAMPLERS = VAE_MODELS + FLOW_MODELS + GAN_MODELS  # sample@ and sample_metrics@
+MODELS = VAE_MODELS + AE_MODELS + FLOW_MODELS + GAN_MODELS
 DATASETS = ("mnist", "cifar10")
 
 
@@ -157,6 +158,13 @@ def test_repro_builds_every_output(project):
         assert (root / f"reports/figures/tiny/{m}/samples_T0.7.png").exists()
         samples = json.loads((root / f"metrics/tiny/samples/{m}.json").read_text())
         assert ("kid_classifier" if record["dataset"] == "mnist" else "kid_inception") in samples
+    for m in GAN_MODELS:
+        record = json.loads((root / f"reports/records/tiny/{m}.json").read_text())
+        assert record["values"]["train_epochs"] == 1 and record["values"]["generator_updates"] > 0
+        assert (root / f"reports/figures/tiny/{m}/interpolations.png").exists()
+        assert "kid_classifier" in json.loads((root / f"metrics/tiny/samples/{m}.json").read_text())
+    wgan = json.loads((root / "metrics/tiny/wgan.json").read_text())
+    assert wgan["train_em_estimate"] == pytest.approx(-wgan["train_critic_loss"])
     report = (root / "reports/paper_comparison.md").read_text()
     assert "GANs, VAEs and flows compared" in report and "exact density of the dequantized data" in report
     for m in AE_MODELS:

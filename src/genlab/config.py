@@ -258,15 +258,57 @@ class RealNVPConfig(ModelBlock):
         return self
 
 
-ModelConfig = Union[VAEConfig, AutoEncoderConfig, RealNVPConfig]
+class GANArchConfig(Strict):
+    arch: Literal["mlp", "dcgan"]
+    objective: Literal["gan", "wgan"] = Field(description="gan: non-saturating; wgan: critic with weight clipping")
+    z_dim: int = Field(gt=0)
+    g_hidden: list[int] = Field(default=[128, 256, 512, 1024], min_length=1, description="mlp generator widths")
+    d_hidden: list[int] = Field(default=[512, 256], min_length=1, description="mlp discriminator widths")
+    dropout: float = Field(default=0.2, ge=0, lt=1, description="mlp generator dropout")
+    base_channels: int = Field(default=64, gt=0, description="dcgan: channels of the widest-resolution layer")
+    g_batch_norm: bool = Field(default=True, description="dcgan: batch norm in the generator")
+    d_batch_norm: bool = Field(default=True, description="dcgan: batch norm in the discriminator/critic")
+    bn_momentum: float = Field(default=0.1, gt=0, le=1, description="PyTorch's momentum: the new statistics' weight")
+
+
+class GANTrainConfig(TrainConfig):
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    beta1: float = Field(default=0.5, ge=0, lt=1, description="adam")
+    n_critic: int = Field(default=5, gt=0, description="wgan: critic updates per generator update")
+    clip: float = Field(default=0.01, gt=0, description="wgan: critic weights clipped to [-clip, clip]")
+    warmup_generator_iters: int = Field(default=25, ge=0, description="wgan: generator updates with the long critic")
+    warmup_critic_iters: int = Field(default=100, gt=0, description="wgan: critic updates in those")
+    warmup_every: int = Field(default=500, ge=0, description="wgan: every n-th generator update also (0: never)")
+
+
+class GANEvaluateConfig(Strict):
+    grid_size: int = Field(gt=0)
+    interpolation_pairs: int = Field(gt=0, description="rows of the latent interpolation grid (seed 002 fig. 7)")
+    interpolation_steps: int = Field(gt=1, description="images per row, ends included")
+
+
+class GANConfig(ModelBlock):
+    family: Literal["gan"]
+    model: GANArchConfig
+    train: GANTrainConfig
+    evaluate: GANEvaluateConfig
+
+    @model_validator(mode="after")
+    def _symmetric(self):
+        if self.view != "symmetric":
+            raise ValueError(f"view = {self.view!r}: a tanh generator needs images in [-1, 1]; expected 'symmetric'")
+        return self
+
+
+ModelConfig = Union[VAEConfig, AutoEncoderConfig, RealNVPConfig, GANConfig]
 
 # name in params.yaml `family` -> schema of that family's block
 FAMILY_SCHEMAS: dict[str, type[ModelBlock]] = {"vae": VAEConfig, "autoencoder": AutoEncoderConfig,
-                                               "realnvp": RealNVPConfig}
+                                               "realnvp": RealNVPConfig, "gan": GANConfig}
 # the keys of a model block that only the train stage reads (the rest is read by evaluate too)
 TRAIN_ONLY_KEYS = ("train", "finetune")
 # families whose models sample images (sample@ and sample_metrics@ apply)
-SAMPLING_FAMILIES = ("vae", "realnvp")
+SAMPLING_FAMILIES = ("vae", "realnvp", "gan")
 
 
 class ClassifierArchConfig(Strict):

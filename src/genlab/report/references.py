@@ -149,6 +149,28 @@ REFERENCES += (
               "kid_inception"),
 )
 
+# ---- PAPERS.md §7: GANs on MNIST
+_LUCIC = "Lucic et al. 2018 ('Are GANs created equal?'), best MNIST FID; unconfirmed (PAPERS.md §7)"
+REFERENCES += (
+    Reference("dcgan", "mnist", "FID (Inception)", "", 36.18, _SEED001 + ": DCGAN", "fid_inception",
+              note=_FID_NOTE + "; seed 001's is an Inception FID with an unstated protocol"),
+    Reference("dcgan", "mnist", "FID (Inception), NS-GAN", "", 6.8, _LUCIC, "fid_inception",
+              note="their architecture and budget differ; best of a large hyper-parameter search"),
+    Reference("wgan", "mnist", "FID (Inception)", "", 6.7, _LUCIC, "fid_inception",
+              note="their architecture and budget differ; best of a large hyper-parameter search"),
+)
+for _m in ("gan_mlp", "dcgan", "wgan"):
+    REFERENCES += (
+        Reference(_m, "mnist", "Fréchet classifier distance to the real test split", "", None,
+                  "no paper figure (our classifier's features)", "fid_classifier"),
+        Reference(_m, "mnist", "KID in classifier features", "", None,
+                  "no paper figure (our classifier's features; raw, not x1000)", "kid_classifier"),
+    )
+REFERENCES += (
+    Reference("wgan", "mnist", "critic's Earth-Mover estimate, last epoch", "", None,
+              "Arjovsky et al. 2017 show it falling as samples improve (no value to compare)", "train_em_estimate"),
+)
+
 DEVIATIONS: dict[str, str] = {
     "vae": "Kingma & Welling train tanh MLPs with Adagrad; we follow seed 002 (ReLU, Adam 1e-3, batch 128, "
            "log-sigma encoder output). Binarization is the model's view (binary_threshold for vae_mlp, see "
@@ -173,6 +195,12 @@ DEVIATIONS: dict[str, str] = {
                "pixel_unshuffle order; the flow's batch norm has no learned affine; each s/t net starts at zero output "
                "(identity couplings). The MNIST configuration is ours (the paper has none) and 1.06 is from a later "
                "table. At quick scale the s/t nets are tiny and CIFAR-10 is the embedded stand-in.",
+    "gan": "gan_mlp follows seed 002 (LeakyReLU 0.2, dropout 0.2, tanh output, non-saturating loss) with its "
+           "course template's widths (not given in the seed) and DCGAN's Adam settings. dcgan follows Radford et "
+           "al. with a linear projection of z and, for 28x28 images, two upsamplings from 7x7. wgan follows "
+           "Algorithm 1 and the reference code's critic schedule; clipping leaves batch norm alone and the critic "
+           "has none. At quick scale the networks are narrow and train a few hundred steps, with a shortened "
+           "critic warm-up (named in params.yaml).",
     "reference": "FID and KID reference rows use the first n test and training images (n in the protocol "
                  "column), in each view a sampling model trains on; seed 001 states neither its sample count nor "
                  "its noise images. Samples are compared with real images in the view their model was trained on "
