@@ -235,8 +235,7 @@ class GAN(GenerativeModel):
             self.generator_iters += 1
             self.critic_iters.zero_()
             self.last_generator_loss.fill_(g_loss.item())
-        return {"critic_loss": c_loss.item(), "em_estimate": -c_loss.item(),
-                "g_loss": float(self.last_generator_loss), "generator_iters": float(self.generator_iters)}
+        return {"critic_loss": c_loss.item(), "em_estimate": -c_loss.item(), "g_loss": float(self.last_generator_loss)}
 
     # ---------------------------------------------------------------- sampling
     @torch.no_grad()

@@ -112,6 +112,9 @@ def protocol_text(record: dict, ref: Reference) -> str:
     if record["family"] == "autoencoder":
         return (f"{p['split']} split, {p['n_test']} images ({_data_text(p)}); {p[_AE_PROTOCOL[ref.ours]]}; "
                 f"{record['values']['train_epochs']} pretraining epochs")
+    if record["family"] == "gan":
+        return (f"{p['split']}; {p['arch']} networks, {p['objective']} objective, view {p['view']} "
+                f"({_data_text(p)}); {record['values']['train_epochs']} epochs")
     if record["family"] == "realnvp":
         return (f"{p['split']} split, {p['n_test']} images, view {p['view']} ({_data_text(p)}), one fixed "
                 f"dequantization draw; {p['bpd_formula']}, n_dims={p['n_dims']}, alpha={p['alpha']}; "

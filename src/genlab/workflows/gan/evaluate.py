@@ -73,7 +73,7 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
                                           f"{p.name}: samples from fixed z during training"))
     curve = pd.DataFrame(history)
     series = {k: (curve["epoch"].tolist(), curve[k].tolist()) for k in curve.columns
-              if k.startswith("train_") and k not in ("train_images_per_second", "train_generator_iters")}
+              if k.startswith("train_") and k != "train_images_per_second"}
     made.append(figures.curves({f"{p.name}: both players (epoch means)": series}, figures_dir / "losses.png",
                                ("epoch", "loss / estimate")))
 
