@@ -300,15 +300,50 @@ class GANConfig(ModelBlock):
         return self
 
 
-ModelConfig = Union[VAEConfig, AutoEncoderConfig, RealNVPConfig, GANConfig]
+class VAEGANArchConfig(Strict):
+    z_dim: int = Field(gt=0)
+    enc_base: int = Field(default=64, gt=0, description="channels of the encoder's first convolution")
+    enc_hidden: int = Field(default=1024, gt=0, description="the encoder's fully connected layer")
+    dec_base: int = Field(default=64, gt=0, description="the decoder's (DCGAN generator's) base channels")
+    dis_base: int = Field(default=64, gt=1, description="discriminator: 32, 128, 256, 256 channels at 64")
+    dis_hidden: int = Field(default=512, gt=0, description="the discriminator's fully connected layer")
+    gamma: float = Field(gt=0, description="weight of the feature reconstruction L_llike in the decoder's loss")
+    bn_momentum: float = Field(default=0.1, gt=0, le=1)
+
+
+class VAEGANTrainConfig(TrainConfig):
+    optimizer: Literal["rmsprop", "adam"] = "rmsprop"
+    beta1: float = Field(default=0.5, ge=0, lt=1, description="adam")
+
+
+class VAEGANEvaluateConfig(GANEvaluateConfig):
+    batch_size: int = Field(gt=0)
+    n_test: Optional[int] = Field(default=None, gt=0, description="test figures on the first n images (null: all)")
+
+
+class VAEGANConfig(ModelBlock):
+    family: Literal["vaegan"]
+    model: VAEGANArchConfig
+    train: VAEGANTrainConfig
+    evaluate: VAEGANEvaluateConfig
+
+    @model_validator(mode="after")
+    def _symmetric(self):
+        if self.view != "symmetric":
+            raise ValueError(f"view = {self.view!r}: a tanh decoder needs images in [-1, 1]; expected 'symmetric'")
+        return self
+
+
+ModelConfig = Union[VAEConfig, AutoEncoderConfig, RealNVPConfig, GANConfig, VAEGANConfig]
 
 # name in params.yaml `family` -> schema of that family's block
 FAMILY_SCHEMAS: dict[str, type[ModelBlock]] = {"vae": VAEConfig, "autoencoder": AutoEncoderConfig,
-                                               "realnvp": RealNVPConfig, "gan": GANConfig}
+                                               "realnvp": RealNVPConfig, "gan": GANConfig,
+                                               "vaegan": VAEGANConfig}
 # the keys of a model block that only the train stage reads (the rest is read by evaluate too)
 TRAIN_ONLY_KEYS = ("train", "finetune")
 # families whose models sample images (sample@ and sample_metrics@ apply)
-SAMPLING_FAMILIES = ("vae", "realnvp", "gan")
+SAMPLING_FAMILIES = ("vae", "realnvp", "gan", "vaegan")
 
 
 class ClassifierArchConfig(Strict):

@@ -54,3 +54,14 @@ def epoch_panels(samples_dir: Path, max_panels: int = 5) -> dict[int, torch.Tens
         return {}
     picks = sorted({round(i) for i in np.linspace(0, len(files) - 1, min(max_panels, len(files)))})
     return {int(files[i].stem.split("_")[1]): load_png(files[i]) for i in picks}
+
+
+@torch.no_grad()
+def latent_interpolations(model, pairs: int, steps: int, seed: int) -> torch.Tensor:
+    """(pairs * steps, C, H, W) in [0, 1]: row i is G((1 - t) z_a + t z_b) for t from 0 to 1, seeded z pairs
+    (seed 002 fig. 7); `model` has z_dim, sample(n, z=...) and to_unit."""
+    g = torch.Generator().manual_seed(seed)
+    za, zb = torch.randn(pairs, model.z_dim, generator=g), torch.randn(pairs, model.z_dim, generator=g)
+    t = torch.linspace(0, 1, steps).view(1, steps, 1)
+    z = ((1 - t) * za[:, None] + t * zb[:, None]).reshape(pairs * steps, model.z_dim)
+    return model.to_unit(model.sample(len(z), z=z))

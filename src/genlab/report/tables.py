@@ -115,6 +115,9 @@ def protocol_text(record: dict, ref: Reference) -> str:
     if record["family"] == "gan":
         return (f"{p['split']}; {p['arch']} networks, {p['objective']} objective, view {p['view']} "
                 f"({_data_text(p)}); {record['values']['train_epochs']} epochs")
+    if record["family"] == "vaegan":
+        return (f"{p['split']}, view {p['view']} ({_data_text(p)}); {p['pixel_mse']}; gamma {p['gamma']}; "
+                f"{record['values']['train_epochs']} epochs")
     if record["family"] == "realnvp":
         return (f"{p['split']} split, {p['n_test']} images, view {p['view']} ({_data_text(p)}), one fixed "
                 f"dequantization draw; {p['bpd_formula']}, n_dims={p['n_dims']}, alpha={p['alpha']}; "
@@ -194,7 +197,7 @@ def family_comparison(records: Iterable[dict]) -> pd.DataFrame:
                 "family": family, "model": r["model"], "dataset": r["dataset"], "scale": r["scale"],
                 "seed 002 says": said, "likelihood": likelihood,
                 "stability": (f"{t['epochs']} epochs without a non-finite loss; validation "
-                              + ("discriminator/critic loss" if family == "GAN" else "loss")
+                              + ("discriminator/critic loss" if r["family"] == "gan" else "loss")
                               + f" rose in {t['valid_loss_rises']} of {max(t['epochs'] - 1, 0)} epoch steps"),
                 "training cost": f"{t['parameters']:,} parameters; " + (
                     f"{speed:,.0f} training images/s" if speed else "speed not recorded"),

@@ -57,6 +57,27 @@ class Optimizers:
             torch.nn.utils.clip_grad_norm_(params, self.grad_clip_norm)
         opt.step()
 
+    def step_together(self, losses: Mapping[str, torch.Tensor]) -> None:
+        """Several players' updates from one forward pass: optimiser `name` steps on the gradient of
+        `losses[name]` with respect to its own parameters only, and every gradient is computed before any
+        parameter moves (a VAE-GAN's encoder, decoder and discriminator)."""
+        for name, loss in losses.items():
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss is {loss.item()} at {self.where} (optimiser {name!r})")
+        names = list(losses)
+        grads = {}
+        for i, name in enumerate(names):
+            params = [p for group in self.optimizers[name].param_groups for p in group["params"]]
+            grads[name] = (params, torch.autograd.grad(losses[name], params, retain_graph=i < len(names) - 1,
+                                                       allow_unused=True))
+        for name in names:
+            params, gs = grads[name]
+            for p, g in zip(params, gs):
+                p.grad = torch.zeros_like(p) if g is None else g
+            if self.grad_clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(params, self.grad_clip_norm)
+            self.optimizers[name].step()
+
 
 class Trainer:
     """Fits `model` on `data` (indexable by a list of indices -> a batch tuple) for `epochs` epochs.

@@ -25,22 +25,12 @@ CODE = ("workflows/gan/evaluate.py", "models/gan.py", "models/base.py", "models/
         "report/figures.py")
 
 
-@torch.no_grad()
-def interpolations(model, pairs: int, steps: int, seed: int) -> torch.Tensor:
-    """(pairs * steps, C, H, W) in [0, 1]: row i is G((1 - t) z_a + t z_b) for t from 0 to 1."""
-    g = torch.Generator().manual_seed(seed)
-    za, zb = torch.randn(pairs, model.z_dim, generator=g), torch.randn(pairs, model.z_dim, generator=g)
-    t = torch.linspace(0, 1, steps).view(1, steps, 1)
-    z = ((1 - t) * za[:, None] + t * zb[:, None]).reshape(pairs * steps, model.z_dim)
-    return model.to_unit(model.sample(len(z), z=z))
-
-
 def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, figures_dir: Path,
              device: torch.device) -> None:
     """Training figures and images of trained GAN `p.name`; writes its metrics and record."""
     import pandas as pd
 
-    from genlab.images import epoch_panels, save_grid
+    from genlab.images import epoch_panels, latent_interpolations, save_grid
     from genlab.report import figures
 
     cfg = p.model
@@ -65,7 +55,7 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
     n = ev.grid_size
     made = [save_grid(model.to_unit(model.sample(n * n, generator=torch.Generator().manual_seed(p.seed))),
                       figures_dir / "samples.png", n),
-            save_grid(interpolations(model, ev.interpolation_pairs, ev.interpolation_steps, p.seed),
+            save_grid(latent_interpolations(model, ev.interpolation_pairs, ev.interpolation_steps, p.seed),
                       figures_dir / "interpolations.png", ev.interpolation_steps)]
     panels = epoch_panels(model_dir / "samples")
     if panels:
