@@ -16,6 +16,7 @@ from pathlib import Path
 
 from genlab.pipeline import load_slice, parse_args, stage_main
 
+STABILITY_CHART = Path("reports/stability_curves.png")
 CONTRACTION_CHART = Path("reports/contraction_curves.png")
 
 
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args) -> None:
     from genlab.io import atomic_path
     from genlab.report import figures
-    from genlab.report.tables import comparison_rows, load_records, markdown_report
+    from genlab.report.tables import comparison_rows, load_records, load_stability, markdown_report
     from genlab.tracking import flush
 
     p = load_slice(args.params)
@@ -40,10 +41,22 @@ def run(args) -> None:
             panels.setdefault(f"{r['scale']} scale", {})[r["model"]] = (c["radius"], c["ratio_mean"])
     figures.curves(panels or {"no auto-encoder evaluated yet": {}}, CONTRACTION_CHART,
                    ("distance r from a test point (input space)", "mean ||f(x + r u) - f(x)|| / r"), logx=True)
+    stability = load_stability(args.records)
+    curves: dict[str, dict] = {}
+    for r in stability:
+        c, objective = r["curves"]["checkpoints"], r["objective"]
+        generator = r["cell"].split("-", 1)[1]
+        curves.setdefault(f"{r['scale']}: {objective}, Fréchet classifier distance", {})[generator] = (
+            c["generator_updates"], c["fid_classifier"])
+        if "train_em_estimate" in c:
+            curves.setdefault(f"{r['scale']}: wgan, critic's EM estimate", {})[generator] = (
+                c["generator_updates"][1:], c["train_em_estimate"][1:])
+    figures.curves(curves or {"no stability cell has run yet": {}}, STABILITY_CHART,
+                   ("generator updates", "value"))
     with atomic_path(args.out.with_suffix(".csv")) as tmp:
         rows.to_csv(tmp, index=False)
     with atomic_path(args.out.with_suffix(".md")) as tmp:
-        tmp.write_text(markdown_report(p.report.title, rows, records))
+        tmp.write_text(markdown_report(p.report.title, rows, records, stability))
     flush()  # the runs that stages journaled (tracking mode `deferred`) go to MLflow now
     scales = sorted({r["scale"] for r in records})
     print(f"report: {len(rows)} rows from {len(records)} records (scales: {', '.join(scales) or 'none'}) "

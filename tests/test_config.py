@@ -103,7 +103,7 @@ def test_each_stage_reads_only_its_slice():
     assert slices["prepare/cifar10.json"]["dataset"]["source"] == "embedded"
     # a dequantized flow's samples are compared in the 8-bit view (COMPARE_AS)
     assert slices["real_stats/mnist.json"]["views"] == ["binary_stochastic", "binary_threshold", "eight_bit", "symmetric"]
-    assert slices["real_stats/cifar10.json"]["views"] == ["eight_bit"]
+    assert slices["real_stats/cifar10.json"]["views"] == ["eight_bit", "symmetric"]
     flow = slices["sample_metrics/realnvp_cifar.json"]
     assert flow["view"] == "eight_bit" and flow["model_view"] == "dequantized"
     assert slices["sample/vae_conv_cond.json"]["cas"] and not slices["sample/vae_conv.json"]["cas"]
@@ -151,3 +151,28 @@ def test_noise_without_a_level_is_refused(tmp_path):
     msg = _error(tmp_path, lambda r: r["models"]["dae_g"]["objective"].update(noise_level=0.0))
     assert msg.startswith("params.yaml: models.dae_g.objective = ")
     assert "noise = 'gaussian' with noise_level = 0.0" in msg
+
+
+def test_stability_cells_merge_base_objective_and_generator():
+    from genlab.config import stage_slices
+
+    params = load_params(REPO / "params.yaml", scale="quick")
+    assert sorted(params.cells) == ["gan-dcgan", "gan-dcgan_nobn", "gan-mlp", "wgan-dcgan", "wgan-dcgan_nobn",
+                                    "wgan-mlp"]
+    cell = stage_slices(params)["stability/wgan-mlp.json"]
+    m, t = cell["model"]["model"], cell["model"]["train"]
+    assert (m["objective"], m["arch"], m["g_arch"], m["d_batch_norm"]) == ("wgan", "dcgan", "mlp", False)
+    assert (t["optimizer"], t["lr"], t["warmup_critic_iters"], t["snapshot_generators"]) == ("rmsprop", 5e-5, 10, True)
+    assert m["base_channels"] == 16 and t["epochs"] == 4          # the quick override of base reaches every cell
+    gan = stage_slices(params)["stability/gan-dcgan_nobn.json"]["model"]
+    assert gan["model"]["g_batch_norm"] is False and gan["model"]["d_batch_norm"] is True
+    assert gan["train"]["optimizer"] == "adam" and gan["train"]["beta1"] == 0.5
+
+
+def test_stability_refuses_new_cells_per_scale_and_bad_cell_values(tmp_path):
+    msg = _error(tmp_path, lambda r: r["stability"]["overrides"]["quick"].update(generators={"extra": {}}))
+    assert "stability.overrides.quick.generators: cannot add entries per scale" in msg
+    msg = _error(tmp_path, lambda r: r["stability"]["objectives"]["wgan"]["train"].update(lr=-1))
+    assert "cell wgan-" in msg and "train.lr = -1" in msg
+    msg = _error(tmp_path, lambda r: r["stability"].update(dataset="cifar10"))
+    assert "stability.dataset = 'cifar10'" in msg

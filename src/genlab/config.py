@@ -261,6 +261,8 @@ class RealNVPConfig(ModelBlock):
 class GANArchConfig(Strict):
     arch: Literal["mlp", "dcgan"]
     objective: Literal["gan", "wgan"] = Field(description="gan: non-saturating; wgan: critic with weight clipping")
+    g_arch: Optional[Literal["mlp", "dcgan"]] = Field(
+        default=None, description="the generator's architecture when it differs from arch (null: arch)")
     z_dim: int = Field(gt=0)
     g_hidden: list[int] = Field(default=[128, 256, 512, 1024], min_length=1, description="mlp generator widths")
     d_hidden: list[int] = Field(default=[512, 256], min_length=1, description="mlp discriminator widths")
@@ -279,6 +281,8 @@ class GANTrainConfig(TrainConfig):
     warmup_generator_iters: int = Field(default=25, ge=0, description="wgan: generator updates with the long critic")
     warmup_critic_iters: int = Field(default=100, gt=0, description="wgan: critic updates in those")
     warmup_every: int = Field(default=500, ge=0, description="wgan: every n-th generator update also (0: never)")
+    snapshot_generators: bool = Field(default=False, description="keep the generator's weights after every epoch "
+                                      "(checkpoints/generators/epoch_XXX.pt; the stability matrix scores them)")
 
 
 class GANEvaluateConfig(Strict):
@@ -395,6 +399,17 @@ class SampleMetricsConfig(Strict):
     inception: InceptionConfig
 
 
+class StabilityConfig(Strict):
+    """The WGAN paper's stability claim as a DVC matrix: every objective x every generator, one GAN block each."""
+
+    dataset: str
+    base: dict[str, Any] = Field(description="a GAN block (models/gan.py, less family and dataset) every cell shares")
+    objectives: dict[str, dict[str, Any]] = Field(min_length=1, description="first axis: merged into base")
+    generators: dict[str, dict[str, Any]] = Field(min_length=1, description="second axis: merged after it")
+    fid_samples: int = Field(gt=1, description="samples per checkpoint for the Fréchet classifier distance")
+    batch_size: int = Field(gt=0, description="sampling batch size")
+
+
 class ReportConfig(Strict):
     title: str
 
@@ -410,6 +425,8 @@ class Params(Strict):
     models: dict[str, ModelConfig]
     classifier: ClassifierConfig
     sample_metrics: SampleMetricsConfig
+    stability: StabilityConfig
+    cells: dict[str, GANConfig] = Field(description="stability cells, '<objective>-<generator>' -> its GAN block")
     report: ReportConfig
 
     def model(self, name: str) -> ModelConfig:
@@ -492,7 +509,8 @@ def _allowed_keys(schema: type[BaseModel], loc: tuple) -> list[str]:
     return sorted(schema.model_fields)
 
 
-TOP_LEVEL = ("scale", "seed", "runtime", "tracking", "datasets", "models", "classifier", "sample_metrics", "report")
+TOP_LEVEL = ("scale", "seed", "runtime", "tracking", "datasets", "models", "classifier", "sample_metrics", "stability",
+             "report")
 
 
 def _read(path: Path) -> Mapping[str, Any]:
@@ -562,17 +580,40 @@ def _resolve(raw: Mapping[str, Any], scale: str) -> Params:
                               f"{classifier.dataset!r} (classifier.dataset), not on {ds!r}")
     if sm.inception.weights == "path" and not sm.inception.path:
         raise ConfigError(f"{PARAMS_FILE}: sample_metrics.inception.path: required when weights = 'path'")
+    stability, cells = _resolve_stability(raw.get("stability"), scale, datasets, classifier)
     runtime = _resolve_block(raw.get("runtime"), "runtime", scale, RuntimeConfig)
     tracking = _resolve_block(raw.get("tracking"), "tracking", scale, TrackingConfig)
     report = _resolve_block(raw.get("report"), "report", scale, ReportConfig)
     try:
         return Params(scale=scale, seed=raw.get("seed"), runtime=runtime, tracking=tracking, datasets=datasets,
                       models=models,
-                      classifier=classifier, sample_metrics=sm, report=report)
+                      classifier=classifier, sample_metrics=sm, stability=stability, cells=cells, report=report)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
         raise ConfigError(f"{PARAMS_FILE}: {key} = {err.get('input')!r}: {err['msg']}") from None
+
+
+def _resolve_stability(block: Any, scale: str, datasets: Mapping, classifier: ClassifierConfig):
+    """The stability block at `scale` and its cells: base <- objectives[o] <- generators[g], each a GAN block."""
+    stability = _resolve_block(block, "stability", scale, StabilityConfig)
+    declared = block if isinstance(block, Mapping) else {}
+    for axis in ("objectives", "generators"):
+        if set(getattr(stability, axis)) != set(declared.get(axis) or {}):
+            raise ConfigError(f"{PARAMS_FILE}: stability.overrides.{scale}.{axis}: cannot add entries per scale "
+                              f"(dvc.yaml names the matrix's stages from them); add them to stability.{axis}")
+    if stability.dataset not in datasets or stability.dataset != classifier.dataset:
+        raise ConfigError(f"{PARAMS_FILE}: stability.dataset = {stability.dataset!r}: expected "
+                          f"{classifier.dataset!r}, the classifier's data set (its features score the checkpoints)")
+    cells = {}
+    for o, objective in stability.objectives.items():
+        for g, generator in stability.generators.items():
+            merged = _deep_merge(_deep_merge(stability.base, objective), generator)
+            merged.update(family="gan", dataset=stability.dataset)
+            merged.setdefault("train", {})["snapshot_generators"] = True
+            cells[f"{o}-{g}"] = _resolve_block(merged, f"stability (cell {o}-{g}: base <- objectives.{o} <- "
+                                                       f"generators.{g})", scale, GANConfig)
+    return stability, cells
 
 
 def load_params(path: str | Path = PARAMS_FILE, scale: str | None = None) -> Params:
@@ -610,7 +651,8 @@ def stage_slices(params: Params) -> dict[str, dict[str, Any]]:
     out["train_classifier.json"] = {**common, "name": "classifier", "classifier": params.classifier.model_dump()}
     clf_view = {"model": params.classifier.model.model_dump(), "evaluate": params.classifier.evaluate.model_dump()}
     for ds, entry in sm.datasets.items():
-        views = sorted({comparison_view(params.models[m].view) for m in sm.models if params.models[m].dataset == ds})
+        views = sorted({comparison_view(params.models[m].view) for m in sm.models if params.models[m].dataset == ds}
+                       | {comparison_view(c.view) for c in params.cells.values() if c.dataset == ds})
         out[f"real_stats/{ds}.json"] = {
             **common, "name": ds, "views": views, **entry.model_dump(),
             "allow_small_sample": sm.allow_small_sample, "kid": _kid(sm, entry),
@@ -635,6 +677,12 @@ def stage_slices(params: Params) -> dict[str, dict[str, Any]]:
             "classifier": (params.classifier.model_dump() if cas else clf_view) if "classifier" in entry.networks
             else None,
             "cas": cas}
+    st = params.stability
+    for name, cfg in params.cells.items():
+        out[f"stability/{name}.json"] = {
+            **common, "name": f"stability-{name}", "cell": name, "dataset": st.dataset,
+            "model": cfg.model_dump(), "view": comparison_view(cfg.view), "fid_samples": st.fid_samples,
+            "batch_size": st.batch_size, "classifier": clf_view}
     out["report.json"] = {"report": params.report.model_dump()}
     return out
 

@@ -1,7 +1,7 @@
 """GANs: the MLP GAN of seed 002, DCGAN (Radford et al. 2015) and WGAN (Arjovsky et al. 2017).
 
 One model class, two choices: the architecture (`mlp` or `dcgan` networks for both
-players) and the objective.
+players, or `g_arch` for a generator unlike its critic) and the objective.
 
 - `gan` (Goodfellow et al. 2014 with the non-saturating generator loss, seed 002 eq. 7):
   the discriminator outputs a logit; its loss is the mean of BCE-with-logits on real
@@ -139,7 +139,7 @@ def clip_weights(module: nn.Module, c: float) -> None:
 
 class GAN(GenerativeModel):
     def __init__(self, image_shape: tuple[int, int, int], arch: str = "dcgan", objective: str = "gan",
-                 z_dim: int = 100, g_hidden: tuple[int, ...] = (128, 256, 512, 1024),
+                 z_dim: int = 100, g_arch: str | None = None, g_hidden: tuple[int, ...] = (128, 256, 512, 1024),
                  d_hidden: tuple[int, ...] = (512, 256), dropout: float = 0.2, base_channels: int = 64,
                  g_batch_norm: bool = True, d_batch_norm: bool = True, bn_momentum: float = 0.1,
                  n_critic: int = 5, clip: float = 0.01, warmup_generator_iters: int = 25,
@@ -148,14 +148,18 @@ class GAN(GenerativeModel):
         if objective not in ("gan", "wgan"):
             raise ModelConfigError(f"objective = {objective!r}: expected 'gan' or 'wgan'")
         self.image_shape, self.objective, self.z_dim = tuple(image_shape), objective, z_dim
-        if arch == "mlp":
+        for name, value in (("arch", arch), ("g_arch", g_arch or arch)):
+            if value not in ("mlp", "dcgan"):
+                raise ModelConfigError(f"{name} = {value!r}: expected 'mlp' or 'dcgan'")
+        # the generator's architecture may differ from the critic's (the WGAN paper's MLP generator, DCGAN critic)
+        if (g_arch or arch) == "mlp":
             self.generator = MLPGenerator(z_dim, image_shape, tuple(g_hidden), dropout)
-            self.discriminator = MLPDiscriminator(image_shape, tuple(d_hidden))
-        elif arch == "dcgan":
-            self.generator = DCGANGenerator(z_dim, image_shape, base_channels, g_batch_norm, bn_momentum)
-            self.discriminator = DCGANDiscriminator(image_shape, base_channels, d_batch_norm, bn_momentum)
         else:
-            raise ModelConfigError(f"arch = {arch!r}: expected 'mlp' or 'dcgan'")
+            self.generator = DCGANGenerator(z_dim, image_shape, base_channels, g_batch_norm, bn_momentum)
+        if arch == "mlp":
+            self.discriminator = MLPDiscriminator(image_shape, tuple(d_hidden))
+        else:
+            self.discriminator = DCGANDiscriminator(image_shape, base_channels, d_batch_norm, bn_momentum)
         self.n_critic, self.clip = n_critic, clip
         self.warmup_generator_iters, self.warmup_critic_iters = warmup_generator_iters, warmup_critic_iters
         self.warmup_every = warmup_every
@@ -258,6 +262,7 @@ def build(cfg, image_shape: tuple[int, ...], n_classes: int = 0) -> GAN:
     schedule = {} if train is None else {
         "n_critic": train.n_critic, "clip": train.clip, "warmup_generator_iters": train.warmup_generator_iters,
         "warmup_critic_iters": train.warmup_critic_iters, "warmup_every": train.warmup_every}
-    return GAN(tuple(image_shape), arch=m.arch, objective=m.objective, z_dim=m.z_dim, g_hidden=tuple(m.g_hidden),
+    return GAN(tuple(image_shape), arch=m.arch, objective=m.objective, z_dim=m.z_dim, g_arch=m.get("g_arch"),
+               g_hidden=tuple(m.g_hidden),
                d_hidden=tuple(m.d_hidden), dropout=m.dropout, base_channels=m.base_channels,
                g_batch_norm=m.g_batch_norm, d_batch_norm=m.d_batch_norm, bn_momentum=m.bn_momentum, **schedule)

@@ -174,6 +174,10 @@ for _m in ("gan_mlp", "dcgan", "wgan", "vae_gan"):
                   "no paper figure (our classifier's features; raw, not x1000)", "kid_classifier"),
     )
 REFERENCES += (
+    Reference("dcgan_cifar", "cifar10", "FID (Inception), NS-GAN", "", 58.5,
+              "Lucic et al. 2018 ('Are GANs created equal?'), best CIFAR-10 FID; unconfirmed (PAPERS.md §7)",
+              "fid_inception", note="their architecture and budget differ; at quick scale ours is the stand-in"),
+    Reference("dcgan_cifar", "cifar10", "KID (Inception)", "", None, "no paper figure", "kid_inception"),
     Reference("wgan", "mnist", "critic's Earth-Mover estimate, last epoch", "", None,
               "Arjovsky et al. 2017 show it falling as samples improve (no value to compare)", "train_em_estimate"),
 )
@@ -204,10 +208,14 @@ DEVIATIONS: dict[str, str] = {
                "table. At quick scale the s/t nets are tiny and CIFAR-10 is the embedded stand-in.",
     "gan": "gan_mlp follows seed 002 (LeakyReLU 0.2, dropout 0.2, tanh output, non-saturating loss) with its "
            "course template's widths (not given in the seed) and DCGAN's Adam settings. dcgan follows Radford et "
-           "al. with a linear projection of z and, for 28x28 images, two upsamplings from 7x7. wgan follows "
+           "al. with a linear projection of z and, for 28x28 images, two upsamplings from 7x7 (dcgan_cifar: three "
+           "from 4x4 for 32x32; the paper's 64x64 networks have four). wgan follows "
            "Algorithm 1 and the reference code's critic schedule; clipping leaves batch norm alone and the critic "
            "has none. At quick scale the networks are narrow and train a few hundred steps, with a shortened "
-           "critic warm-up (named in params.yaml).",
+           "critic warm-up (named in params.yaml). The stability matrix's MLP generator is the WGAN paper's 4 x 512 "
+           "with LeakyReLU 0.2 (the paper: ReLU); every cell has the DCGAN discriminator (GAN: with batch norm; WGAN: "
+           "without, as wgan), and the run length "
+           "(25 MNIST epochs at paper scale) is ours.",
     "vaegan": "vae_gan follows Larsen et al.'s Algorithm 1 (KL + discriminator-feature reconstruction for the "
               "encoder, gamma * that reconstruction plus the adversarial loss for the decoder, the GAN loss for "
               "the discriminator; each player's gradient from its own loss only) and their networks, RMSProp 3e-4, "

@@ -7,13 +7,17 @@ beta1 (DCGAN's 2e-4 and 0.5) or RMSProp (WGAN's 5e-5), each clipped by
 both optimisers and the critic schedule's position), <out>/history.csv (per-epoch means
 of both players' losses, the critic's Earth-Mover estimate for WGAN, and on the
 validation split the discriminator loss or EM estimate against fresh fakes) and
-<out>/samples/epoch_XXX.png (G of the same z before training and after every epoch).
+<out>/samples/epoch_XXX.png (G of the same z before training and after every epoch). With
+`snapshot_generators`, <out>/checkpoints/generators/epoch_XXX.pt keeps the generator's
+weights before training and after every epoch (with the generator-update count), so that
+sample quality can be scored along training (the stability matrix, stages/stability.py).
 
 A non-finite loss stops training with the epoch, step and player named; the last
 checkpoint, written before that step, is kept.
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import torch
@@ -60,7 +64,19 @@ def train(p, data_dir: Path, out: Path, device: torch.device) -> None:
     def grid(m, count: int) -> torch.Tensor:  # the same z every epoch
         return m.to_unit(m.sample(count, generator=torch.Generator().manual_seed(p.seed)))
 
+    snapshots = checkpoint.parent / "generators"
+
+    def snapshot(epoch: int, m) -> None:
+        from genlab.training.checkpoint import save_checkpoint
+
+        if epoch == 0:  # a run from scratch: snapshots of an older run go
+            shutil.rmtree(snapshots, ignore_errors=True)
+        updates = int(m.generator_iters) if cfg.model.objective == "wgan" else trainer.step
+        save_checkpoint(snapshots / f"epoch_{epoch:03d}.pt", {"epoch": epoch, "generator_updates": updates,
+                                                              "generator": m.generator.state_dict()})
+
     trained = run_training(trainer, stage_params=p, out=out, images=grid, grid_size=8,
+                           on_epoch_end=snapshot if t.snapshot_generators else None,
                            describe=f"train {p.name}: {cfg.model.arch} {cfg.model.objective}, "
                                     f"{sum(q.numel() for q in model.parameters()):,} parameters, "
                                     f"{len(train_data):,} {data.name} images ({cfg.view}), {t.epochs} epochs on "
