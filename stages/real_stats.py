@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
 @stage_main
 def run(args) -> None:
+    import hashlib
     import time
 
     import torch
@@ -53,15 +54,23 @@ def run(args) -> None:
     values, detail, timing = {}, {}, {}
     for net in nets:
         start, images = time.perf_counter(), 0
+        known: dict[str, torch.Tensor] = {}  # views that show the same images (8-bit and [-1, 1]) share features
+
+        def extract(x: torch.Tensor) -> torch.Tensor:
+            nonlocal images
+            key = hashlib.sha256(x.contiguous().numpy().tobytes()).hexdigest()
+            if key not in known:
+                known[key] = net.extract(x)
+                images += len(x)
+            return known[key]
+
         for view_name in p.views:
             v = view(view_name)
             feats = {}
             for split in ("test", "train"):
-                x = v.to_unit(v.heldout(data.images(split, n), split, p.seed))
-                feats[split] = net.extract(x)
+                feats[split] = extract(v.to_unit(v.heldout(data.images(split, n), split, p.seed)))
                 save_features(args.out / f"{net.name}_{view_name}_{split}.npy", feats[split])
-                images += len(x)
-            noise_feats = net.extract(v.to_unit(v.heldout(noise, "test", p.seed))).numpy()
+            noise_feats = extract(v.to_unit(v.heldout(noise, "test", p.seed))).numpy()
             real, fig = compare(feats["train"].numpy(), feats["test"].numpy(), net.name, p.kid, p.allow_small_sample,
                                 p.seed)
             noisy, fig_noise = compare(noise_feats, feats["test"].numpy(), net.name, p.kid, p.allow_small_sample,

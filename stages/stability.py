@@ -90,8 +90,9 @@ def run(args) -> None:
            if len(trained) > 2 else float("nan"))
     values = {"fid_classifier": rows[-1]["fid_classifier"], "fid_classifier_start": rows[0]["fid_classifier"],
               "fid_classifier_best": min(r["fid_classifier"] for r in rows),
-              f"spearman_{loss_key.removeprefix('train_')}_vs_fid": rho,
               "generator_updates": rows[-1]["generator_updates"], "train_epochs": state["epoch"]}
+    if np.isfinite(rho):  # undefined below three trained checkpoints or for a constant series
+        values[f"spearman_{loss_key.removeprefix('train_')}_vs_fid"] = rho
 
     args.figures.mkdir(parents=True, exist_ok=True)
     n = p.model.evaluate.grid_size

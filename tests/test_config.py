@@ -163,7 +163,7 @@ def test_stability_cells_merge_base_objective_and_generator():
     m, t = cell["model"]["model"], cell["model"]["train"]
     assert (m["objective"], m["arch"], m["g_arch"], m["d_batch_norm"]) == ("wgan", "dcgan", "mlp", False)
     assert (t["optimizer"], t["lr"], t["warmup_critic_iters"], t["snapshot_generators"]) == ("rmsprop", 5e-5, 10, True)
-    assert m["base_channels"] == 16 and t["epochs"] == 4          # the quick override of base reaches every cell
+    assert m["base_channels"] == 16 and t["epochs"] == 3          # the quick override of base reaches every cell
     gan = stage_slices(params)["stability/gan-dcgan_nobn.json"]["model"]
     assert gan["model"]["g_batch_norm"] is False and gan["model"]["d_batch_norm"] is True
     assert gan["train"]["optimizer"] == "adam" and gan["train"]["beta1"] == 0.5

@@ -29,9 +29,10 @@ pytestmark = pytest.mark.slow
 VAE_MODELS = ("vae_mlp", "vae_mlp_sbin", "vae_mlp_z2", "vae_conv", "vae_conv_cond", "vae_conv_cifar")
 AE_MODELS = ("ae", "cae")           # the clone drops ae_wd, dae_g and dae_b: the same code paths, minutes saved
 FLOW_MODELS = ("realnvp_mnist", "realnvp_cifar")
-GAN_MODELS = ("gan_mlp", "dcgan", "wgan")
+GAN_MODELS = ("gan_mlp", "dcgan", "wgan", "dcgan_cifar", "vae_gan")
 SAMPLERS = VAE_MODELS + FLOW_MODELS + GAN_MODELS  # sample@ and sample_metrics@
 MODELS = VAE_MODELS + AE_MODELS + FLOW_MODELS + GAN_MODELS
+CELLS = tuple(f"{o}-{g}" for o in ("gan", "wgan") for g in ("dcgan", "dcgan_nobn", "mlp"))   # stability@
 DATASETS = ("mnist", "cifar10")
 
 
@@ -109,7 +110,7 @@ def project(tmp_path_factory) -> Project:
         raw["sample_metrics"]["overrides"]["tiny"]["inception"] = {"weights": "path", "path": str(standin)}
         # `paper` as small as tiny, so that switching scales (the last test) costs seconds
         for block in [raw["datasets"][d] for d in DATASETS] + [raw["models"][m] for m in MODELS] + [
-                raw["classifier"], raw["sample_metrics"], raw["runtime"]]:
+                raw["classifier"], raw["sample_metrics"], raw["runtime"], raw["stability"]]:
             block["overrides"]["paper"] = copy.deepcopy(block["overrides"]["tiny"])
     p.edit_params(tiny)
     p.run("git", "init", "-q")
@@ -124,7 +125,8 @@ def test_repro_builds_every_output(project):
     assert _stages_run(out) == ({"train_classifier", "report"} | {f"prepare@{d}" for d in DATASETS}
                                 | {f"real_stats@{d}" for d in DATASETS}
                                 | {f"{s}@{m}" for s in ("train", "evaluate") for m in MODELS}
-                                | {f"{s}@{m}" for s in ("sample", "sample_metrics") for m in SAMPLERS})
+                                | {f"{s}@{m}" for s in ("sample", "sample_metrics") for m in SAMPLERS}
+                                | {f"stability@{c}" for c in CELLS})
     root = project.root
     assert json.loads((root / "data/tiny/mnist/manifest.json").read_text())["counts"]["test"] == 400
     cifar = json.loads((root / "data/tiny/cifar10/manifest.json").read_text())
@@ -160,13 +162,31 @@ def test_repro_builds_every_output(project):
         assert ("kid_classifier" if record["dataset"] == "mnist" else "kid_inception") in samples
     for m in GAN_MODELS:
         record = json.loads((root / f"reports/records/tiny/{m}.json").read_text())
-        assert record["values"]["train_epochs"] == 1 and record["values"]["generator_updates"] > 0
+        assert record["values"]["train_epochs"] == 1
         assert (root / f"reports/figures/tiny/{m}/interpolations.png").exists()
-        assert "kid_classifier" in json.loads((root / f"metrics/tiny/samples/{m}.json").read_text())
+        net = "classifier" if record["dataset"] == "mnist" else "inception"
+        assert f"kid_{net}" in json.loads((root / f"metrics/tiny/samples/{m}.json").read_text())
+    assert json.loads((root / "metrics/tiny/dcgan.json").read_text())["generator_updates"] > 0
+    vae_gan = json.loads((root / "metrics/tiny/vae_gan.json").read_text())
+    assert vae_gan["test_kl"] > 0 and 0 < vae_gan["test_pixel_mse"] < 1
+    assert (root / "reports/figures/tiny/vae_gan/reconstructions.png").exists()
+    for c in CELLS:   # the stability matrix: every epoch's generator scored, from the untrained one on
+        record = json.loads((root / f"reports/records/tiny/stability/{c}.json").read_text())
+        curve = record["curves"]["checkpoints"]
+        assert curve["epoch"] == [0, 1, 2, 3] and len(curve["fid_classifier"]) == 4
+        updates = curve["generator_updates"]
+        assert updates[0] == 0 < updates[1] < updates[2] < updates[3]
+        assert record["values"]["fid_classifier"] == curve["fid_classifier"][-1] > 0
+        assert ("train_em_estimate" in curve) == c.startswith("wgan")
+        assert len(list((root / f"models/tiny/stability/{c}/checkpoints/generators").glob("epoch_*.pt"))) == 4
+        for fig in record["figures"]:
+            assert (root / fig).exists(), fig
+    assert (root / "reports/stability_curves.png").stat().st_size > 1000
     wgan = json.loads((root / "metrics/tiny/wgan.json").read_text())
     assert wgan["train_em_estimate"] == pytest.approx(-wgan["train_critic_loss"])
     report = (root / "reports/paper_comparison.md").read_text()
     assert "GANs, VAEs and flows compared" in report and "exact density of the dequantized data" in report
+    assert "The WGAN paper's stability matrix" in report and "rho(EM estimate, FID)" in report
     for m in AE_MODELS:
         assert (root / f"models/tiny/{m}/checkpoints/pretrain.pt").exists()
         assert pd.read_csv(root / f"models/tiny/{m}/history.csv")["epoch"].tolist() == [1]
@@ -199,6 +219,7 @@ def test_every_stage_is_an_mlflow_run(project):
     assert tags == ({(s, m, "tiny") for s in ("train", "evaluate") for m in MODELS}
                     | {("sample_metrics", m, "tiny") for m in SAMPLERS}
                     | {("real_stats", d, "tiny") for d in DATASETS}
+                    | {(s, f"stability-{c}", "tiny") for s in ("train", "stability") for c in CELLS}
                     | {("train", "classifier", "tiny"), ("train_classifier", "classifier", "tiny")})
     train = runs[(runs["tags.genlab.stage"] == "train") & (runs["tags.genlab.model"] == "vae_mlp")].iloc[0]
     assert train["params.model.model.z_dim"] == "20" and len(train["tags.genlab.git_commit"]) >= 40

@@ -175,3 +175,22 @@ def test_family_table_fills_seed_002_verdicts_with_our_figures(tmp_path):
     assert flow_row["training cost"] == "16,237 parameters; 500 training images/s"
     md = markdown_report("t", comparison_rows(load_records(tmp_path)), load_records(tmp_path))
     assert "GANs, VAEs and flows compared" in md and "alpha=0.05; 2 epochs" in md
+
+
+def test_stability_table_sets_each_objective_beside_the_other_per_generator():
+    from genlab.report.tables import stability_table
+
+    def rec(cell, objective, values):
+        return {"cell": cell, "objective": objective, "scale": "quick",
+                "values": {"fid_classifier": 100.0, "fid_classifier_start": 300.0, "fid_classifier_best": 90.25,
+                           "generator_updates": 40, **values}}
+
+    df = stability_table([rec("wgan-mlp", "wgan", {"spearman_em_estimate_vs_fid": 0.8}),
+                          rec("gan-mlp", "gan", {"spearman_d_loss_vs_fid": -0.25}),
+                          rec("gan-dcgan", "gan", {})])
+    assert list(df["generator"]) == ["dcgan", "mlp"]          # cells sorted, one row per generator
+    mlp = df[df["generator"] == "mlp"].iloc[0]
+    assert mlp["wgan"] == ("FID 100.0 (start 300.0, best 90.2); rho(EM estimate, FID) +0.80; 40 G updates")
+    assert "rho(D loss, FID) -0.25" in mlp["gan"]
+    assert "undefined" in df[df["generator"] == "dcgan"].iloc[0]["gan"]
+    assert df[df["generator"] == "dcgan"]["wgan"].isna().all()   # a cell that has not run is left empty

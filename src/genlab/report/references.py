@@ -223,7 +223,7 @@ DEVIATIONS: dict[str, str] = {
               "discriminator's last convolution block; the encoder's dense layer has the official code's 1024 units "
               "(the paper's table: 2048); gamma (1e-2) is ours, the paper gives none; the paper trains on CelebA "
               "64x64, our MNIST configuration (two stride-2 steps for 28x28, 20 epochs) is ours. At quick scale the "
-              "networks are narrow and train 4 epochs on 5k images.",
+              "networks are narrow and train 4 epochs on 4k images.",
     "reference": "FID and KID reference rows use the first n test and training images (n in the protocol "
                  "column), in each view a sampling model trains on; seed 001 states neither its sample count nor "
                  "its noise images. Samples are compared with real images in the view their model was trained on "

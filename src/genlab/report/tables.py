@@ -223,11 +223,12 @@ def stability_table(records: Iterable[dict]) -> pd.DataFrame:
     for r in sorted(records, key=lambda r: (SCALE_ORDER.get(r["scale"], 9), r["cell"])):
         objective, generator = r["cell"].split("-", 1)
         v = r["values"]
-        rho_key = next(k for k in v if k.startswith("spearman_"))
-        loss = "EM estimate" if "em_estimate" in rho_key else "D loss"
+        rho_key = next((k for k in v if k.startswith("spearman_")), None)
+        loss = "EM estimate" if r["objective"] == "wgan" else "D loss"
+        rho = f"{v[rho_key]:+.2f}" if rho_key else "undefined (under 3 trained checkpoints)"
         row = cells.setdefault((r["scale"], generator), {"scale": r["scale"], "generator": generator})
         row[objective] = (f"FID {v['fid_classifier']:.1f} (start {v['fid_classifier_start']:.1f}, best "
-                          f"{v['fid_classifier_best']:.1f}); rho({loss}, FID) {v[rho_key]:+.2f}; "
+                          f"{v['fid_classifier_best']:.1f}); rho({loss}, FID) {rho}; "
                           f"{v['generator_updates']} G updates")
     return pd.DataFrame(list(cells.values()))
 
