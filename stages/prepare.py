@@ -2,8 +2,9 @@
 
     python stages/prepare.py --params resolved/<scale>/prepare/<dataset>.json --out data/<scale>/<dataset>
 
-Runs src/genlab/data/<dataset>.py and writes <out>/ in the prepared format
-(src/genlab/data/prepared.py): per-split .npy arrays and manifest.json.
+Runs src/genlab/data/<dataset>.py and writes <out>/ in the prepared format of the data
+set's kind: images (src/genlab/data/prepared.py: per-split .npy arrays and manifest.json)
+or parallel text (src/genlab/data/text.py: tokenized, vocabularies, ragged id arrays).
 """
 from __future__ import annotations
 
@@ -27,6 +28,17 @@ def run(args) -> None:
     print(f"prepare {p.name}: from the {cfg.source} source (scale {p.scale})")
     splits, source = module.load(cfg)
     limits = {"train": cfg.n_train, "valid": cfg.n_valid, "test": cfg.n_test}
+    if cfg.kind == "text":
+        from genlab.data import text
+
+        manifest = text.write(args.out, splits, source, p.name, module.LANGUAGES, cfg.vocab_size, cfg.max_length,
+                              limits, module.PLACEHOLDER.pattern)
+        counts, vocab = manifest["counts"], manifest["vocab"]
+        print(f"prepare {p.name}: wrote {args.out} (train {counts['train']}, valid {counts['valid']}, test "
+              f"{counts['test']} pairs; vocabularies " + ", ".join(
+                  f"{lang} {v['size']} (train coverage {v['coverage']['train']:.1%})" for lang, v in vocab.items())
+              + f"; bad input {source.get('bad_input')})")
+        return
     labelled = any(y is not None for _, y in splits.values())
     manifest = prepared.write(args.out, splits, source, p.name, list(module.CLASSES) if labelled else None,
                               limits)

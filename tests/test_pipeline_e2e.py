@@ -31,9 +31,11 @@ AE_MODELS = ("ae", "cae")           # the clone drops ae_wd, dae_g and dae_b: th
 FLOW_MODELS = ("realnvp_mnist", "realnvp_cifar")
 GAN_MODELS = ("gan_mlp", "dcgan", "wgan", "dcgan_cifar", "vae_gan")
 SAMPLERS = VAE_MODELS + FLOW_MODELS + GAN_MODELS  # sample@ and sample_metrics@
-MODELS = VAE_MODELS + AE_MODELS + FLOW_MODELS + GAN_MODELS
+TEXT_MODELS = ("gru_encdec",)
+MODELS = VAE_MODELS + AE_MODELS + FLOW_MODELS + GAN_MODELS + TEXT_MODELS
 CELLS = tuple(f"{o}-{g}" for o in ("gan", "wgan") for g in ("dcgan", "dcgan_nobn", "mlp"))   # stability@
-DATASETS = ("mnist", "cifar10")
+DATASETS = ("mnist", "cifar10")     # image data sets (real_stats@)
+TEXT_DATASETS = ("wmt14_enfr",)
 
 
 class StandInInception(torch.nn.Module):
@@ -109,7 +111,7 @@ def project(tmp_path_factory) -> Project:
             "n_train": 2000, "n_valid": 500, "n_test": 400}
         raw["sample_metrics"]["overrides"]["tiny"]["inception"] = {"weights": "path", "path": str(standin)}
         # `paper` as small as tiny, so that switching scales (the last test) costs seconds
-        for block in [raw["datasets"][d] for d in DATASETS] + [raw["models"][m] for m in MODELS] + [
+        for block in [raw["datasets"][d] for d in DATASETS + TEXT_DATASETS] + [raw["models"][m] for m in MODELS] + [
                 raw["classifier"], raw["sample_metrics"], raw["runtime"], raw["stability"]]:
             block["overrides"]["paper"] = copy.deepcopy(block["overrides"]["tiny"])
     p.edit_params(tiny)
@@ -122,7 +124,7 @@ def test_repro_builds_every_output(project):
     start = time.perf_counter()
     out = project.dvc("repro").stdout
     elapsed = time.perf_counter() - start
-    assert _stages_run(out) == ({"train_classifier", "report"} | {f"prepare@{d}" for d in DATASETS}
+    assert _stages_run(out) == ({"train_classifier", "report"} | {f"prepare@{d}" for d in DATASETS + TEXT_DATASETS}
                                 | {f"real_stats@{d}" for d in DATASETS}
                                 | {f"{s}@{m}" for s in ("train", "evaluate") for m in MODELS}
                                 | {f"{s}@{m}" for s in ("sample", "sample_metrics") for m in SAMPLERS}
@@ -132,7 +134,7 @@ def test_repro_builds_every_output(project):
     cifar = json.loads((root / "data/tiny/cifar10/manifest.json").read_text())
     assert cifar["image_shape"] == [3, 32, 32] and cifar["classes"] is None and "NOT CIFAR-10" in cifar["stand_in"]
     for m in MODELS:
-        assert (root / f"models/tiny/{m}/samples/epoch_000.png").exists()
+        assert m in TEXT_MODELS or (root / f"models/tiny/{m}/samples/epoch_000.png").exists()
         metrics = json.loads((root / f"metrics/tiny/{m}.json").read_text())
         assert all(isinstance(v, (int, float)) for v in metrics.values()), m     # figures only
         record = json.loads((root / f"reports/records/tiny/{m}.json").read_text())
@@ -184,6 +186,14 @@ def test_repro_builds_every_output(project):
     assert (root / "reports/stability_curves.png").stat().st_size > 1000
     wgan = json.loads((root / "metrics/tiny/wgan.json").read_text())
     assert wgan["train_em_estimate"] == pytest.approx(-wgan["train_critic_loss"])
+    text = json.loads((root / "data/tiny/wmt14_enfr/manifest.json").read_text())
+    assert text["kind"] == "text" and text["counts"]["train"] == 1500 and "NOT WMT'14" in text["stand_in"]
+    assert text["vocab"]["en"]["size"] <= 2004 and set(text["bad_input"]) >= {"pairs_read", "duplicates"}
+    gru = json.loads((root / "reports/records/tiny/gru_encdec.json").read_text())
+    assert gru["protocol"]["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
+    assert 0 <= gru["values"]["test_bleu"] <= 100 and gru["values"]["copy_source_bleu"] > 0
+    assert gru["values"]["test_perplexity"] > 1 and len(gru["examples"]) > 0
+    assert (root / "reports/figures/tiny/gru_encdec/phrase_map.png").exists()
     report = (root / "reports/paper_comparison.md").read_text()
     assert "GANs, VAEs and flows compared" in report and "exact density of the dequantized data" in report
     assert "The WGAN paper's stability matrix" in report and "rho(EM estimate, FID)" in report

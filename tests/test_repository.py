@@ -41,14 +41,16 @@ def _code_deps(stage: str, family: str) -> set[str]:
 
 def test_stages_depend_on_the_code_they_run_and_train_on_nothing_else():
     """A train stage's deps are the files its resume fingerprint hashes (CODE), the plumbing every stage runs,
-    and the shared layers; no train stage depends on metric, report or another family's code. Every other
+    the shared layers and the prepared data formats; no train stage depends on metric, report or another family's code. Every other
     stage with a CODE list depends on all of it."""
     from genlab.pipeline import PLUMBING
 
     families = {cfg.family for cfg in load_params(REPO / "params.yaml").models.values()}
+    # the prepared formats and image helpers every train stage lists; a family may run only some of them
+    shared = {"data/views.py", "data/prepared.py", "data/text.py", "images.py"}
     for family in families:
         train = importlib.import_module(f"genlab.workflows.{family}.train")
-        assert _code_deps("train", family) == set(train.CODE) | set(PLUMBING) | {"nn"}, family
+        assert _code_deps("train", family) == set(train.CODE) | set(PLUMBING) | {"nn"} | shared, family
         assert not any(d.startswith(("metrics", "report", "tracking", "pipeline")) for d in train.CODE)
         evaluate = importlib.import_module(f"genlab.workflows.{family}.evaluate")
         assert set(evaluate.CODE) | set(PLUMBING) <= _code_deps("evaluate", family), family

@@ -117,11 +117,49 @@ class Cifar10Config(SplitLimits):
     embedded: PhotoPatches
 
 
+class CatalogWheel(Strict):
+    """A pinned wheel whose gettext catalogs (members matching `members`, a regex) hold En->Fr pairs."""
+
+    package: str
+    version: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    members: str
+
+
+class EmbeddedCatalogs(Strict):
+    wheels: list[CatalogWheel] = Field(min_length=1)
+    split_train: int = Field(gt=0, lt=1000, description="sha256(English) mod 1000 below this: train")
+    split_valid: int = Field(gt=0, lt=1000, description="below this (and not train): valid; the rest test")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.split_valid <= self.split_train:
+            raise ValueError(f"split_valid = {self.split_valid} must exceed split_train = {self.split_train}")
+        return self
+
+
+class ParallelCorpus(Strict):
+    en: str = Field(description="English side, one sentence per line (relative to canonical_root)")
+    fr: str = Field(description="French side, line-aligned")
+
+
+class Wmt14Config(SplitLimits):
+    kind: Literal["text"]
+    source: Literal["canonical", "embedded"]
+    canonical_root: str = Field(description="sacrebleu's layout: <root>/wmt14/raw/test/...; corpora below it")
+    download: bool = Field(description="canonical: let sacrebleu fetch the dev and test sets")
+    train_corpora: list[ParallelCorpus] = Field(description="canonical: line-aligned training corpora")
+    embedded: EmbeddedCatalogs
+    vocab_size: int = Field(gt=0, description="most frequent training tokens kept per side (the paper: 15000)")
+    max_length: int = Field(gt=0, description="pairs with a side longer than this many tokens are dropped")
+
+
 # name in params.yaml `datasets` -> schema; the module src/genlab/data/<name>.py reads it
-DATASET_SCHEMAS: dict[str, type[Strict]] = {"mnist": MnistConfig, "cifar10": Cifar10Config}
+DATASET_SCHEMAS: dict[str, type[Strict]] = {"mnist": MnistConfig, "cifar10": Cifar10Config,
+                                            "wmt14_enfr": Wmt14Config}
 
 # what a model trains on (src/genlab/data/views.py)
-View = Literal["binary_threshold", "binary_stochastic", "intensity", "eight_bit", "symmetric", "dequantized"]
+View = Literal["binary_threshold", "binary_stochastic", "intensity", "eight_bit", "symmetric", "dequantized", "tokens"]
 # the view a model's samples are compared with real images in, where it is not the training view: dequantization
 # noise is a training device (the flow models the 8-bit image, and samples are stored as 8-bit images)
 COMPARE_AS = {"dequantized": "eight_bit"}
@@ -338,12 +376,48 @@ class VAEGANConfig(ModelBlock):
         return self
 
 
-ModelConfig = Union[VAEConfig, AutoEncoderConfig, RealNVPConfig, GANConfig, VAEGANConfig]
+class GRUArchConfig(Strict):
+    embed: int = Field(gt=0, description="word embedding size (the paper: 100)")
+    hidden: int = Field(gt=0, description="gated units per RNN (the paper: 1000)")
+    maxout: int = Field(gt=0, description="maxout units of the deep output (the paper: 500)")
+    pool: int = Field(gt=1, description="inputs per maxout unit (the paper: 2)")
+
+
+class GRUTrainConfig(TrainConfig):
+    optimizer: Literal["adadelta", "adam"] = "adadelta"
+    rho: float = Field(default=0.95, gt=0, lt=1, description="adadelta")
+    eps: float = Field(default=1e-6, gt=0, description="adadelta")
+
+
+class GRUEvaluateConfig(Strict):
+    beam: int = Field(gt=0, description="beam width (Cho et al. 2014b: 10)")
+    length_penalty: float = Field(ge=0, description="hypotheses ranked by log p / length^this (0: raw log p)")
+    batch_size: int = Field(gt=0, description="sentences per beam-search batch")
+    n_test: Optional[int] = Field(default=None, gt=0, description="the first n test pairs (null: all)")
+    bench_sentences: int = Field(gt=0, description="sentences timed batched and one at a time")
+    phrase_map: int = Field(gt=4, description="short source phrases in the 2-D map of encoder summaries")
+    examples: int = Field(ge=0, description="translations quoted in the record")
+
+
+class GRUEncDecConfig(ModelBlock):
+    family: Literal["gru_encdec"]
+    model: GRUArchConfig
+    train: GRUTrainConfig
+    evaluate: GRUEvaluateConfig
+
+    @model_validator(mode="after")
+    def _tokens(self):
+        if self.view != "tokens":
+            raise ValueError(f"view = {self.view!r}: a translation model reads token ids; expected 'tokens'")
+        return self
+
+
+ModelConfig = Union[VAEConfig, AutoEncoderConfig, RealNVPConfig, GANConfig, VAEGANConfig, GRUEncDecConfig]
 
 # name in params.yaml `family` -> schema of that family's block
 FAMILY_SCHEMAS: dict[str, type[ModelBlock]] = {"vae": VAEConfig, "autoencoder": AutoEncoderConfig,
                                                "realnvp": RealNVPConfig, "gan": GANConfig,
-                                               "vaegan": VAEGANConfig}
+                                               "vaegan": VAEGANConfig, "gru_encdec": GRUEncDecConfig}
 # the keys of a model block that only the train stage reads (the rest is read by evaluate too)
 TRAIN_ONLY_KEYS = ("train", "finetune")
 # families whose models sample images (sample@ and sample_metrics@ apply)
@@ -553,6 +627,10 @@ def _resolve(raw: Mapping[str, Any], scale: str) -> Params:
         if cfg.dataset not in datasets:
             raise ConfigError(f"{PARAMS_FILE}: models.{name}.dataset = {cfg.dataset!r}: expected one of "
                               f"{', '.join(datasets)} (the keys of datasets)")
+        kind = datasets[cfg.dataset].kind
+        if (cfg.view == "tokens") != (kind == "text"):
+            raise ConfigError(f"{PARAMS_FILE}: models.{name}.dataset = {cfg.dataset!r}: a {kind} data set, and "
+                              f"models.{name} (view {cfg.view!r}) reads " + ("text" if cfg.view == "tokens" else "images"))
         models[name] = cfg
 
     classifier = _resolve_block(raw.get("classifier"), "classifier", scale, ClassifierConfig)

@@ -182,6 +182,25 @@ REFERENCES += (
               "Arjovsky et al. 2017 show it falling as samples improve (no value to compare)", "train_em_estimate"),
 )
 
+# ---- PAPERS.md §1: the GRU encoder-decoder translating alone, WMT'14 En->Fr newstest2014
+_CHO14B = "Cho et al. 2014b ('On the Properties of NMT'), RNNenc: 1000 hidden, 620 emb, 30k vocab, <= 30 words, beam 10"
+_BAHDANAU = "Bahdanau et al. 2015, RNNencdec-50 (PAPERS.md §1)"
+REFERENCES += (
+    Reference("gru_encdec", "wmt14_enfr", "test BLEU, all sentences", "BLEU", 13.92, _CHO14B, "test_bleu",
+              note="sacrebleu corpus BLEU on detokenized text (signature in the protocol); the papers used "
+                   "multi-bleu on tokenized text"),
+    Reference("gru_encdec", "wmt14_enfr", "test BLEU, sentences without UNK", "BLEU", 23.45, _CHO14B,
+              "test_bleu_no_unk", note="no <unk> in the source or the reference"),
+    Reference("gru_encdec", "wmt14_enfr", "test BLEU, all sentences", "BLEU", 17.82, _BAHDANAU, "test_bleu",
+              note="trained on sentences of up to 50 words"),
+    Reference("gru_encdec", "wmt14_enfr", "test BLEU, sentences without UNK", "BLEU", 26.71, _BAHDANAU,
+              "test_bleu_no_unk"),
+    Reference("gru_encdec", "wmt14_enfr", "BLEU of the copy-the-source baseline", "BLEU", None,
+              "no paper figure (the English source scored as the French translation)", "copy_source_bleu"),
+    Reference("gru_encdec", "wmt14_enfr", "test perplexity per target token", "", None, "no paper figure",
+              "test_perplexity"),
+)
+
 DEVIATIONS: dict[str, str] = {
     "vae": "Kingma & Welling train tanh MLPs with Adagrad; we follow seed 002 (ReLU, Adam 1e-3, batch 128, "
            "log-sigma encoder output). Binarization is the model's view (binary_threshold for vae_mlp, see "
@@ -224,6 +243,16 @@ DEVIATIONS: dict[str, str] = {
               "(the paper's table: 2048); gamma (1e-2) is ours, the paper gives none; the paper trains on CelebA "
               "64x64, our MNIST configuration (two stride-2 steps for 28x28, 20 epochs) is ours. At quick scale the "
               "networks are narrow and train 4 epochs on 4k images.",
+    "gru_encdec": "Cho et al. 2014's encoder-decoder with their gated unit (the reset gate before U, eq. 8), "
+                  "summary c = tanh(V h_N), a decoder fed c and the previous word at every step and the maxout deep "
+                  "output; Adadelta (eps 1e-6, rho 0.95), 64 pairs per update. Departures: the decoder's candidate "
+                  "is tanh(W'e(y) + U'(r' * h') + C c) (the appendix writes r' * (U'h' + C c)); gradient clipping "
+                  "at norm 1 and the epoch count are ours; the paper rescores phrase pairs inside Moses, so "
+                  "translating alone with beam search follows Cho et al. 2014b and is compared with its figures. "
+                  "At quick scale the data are software messages and names from gettext catalogs (not WMT'14: "
+                  "another test set), the network is narrower (64-d embeddings, 256 units, 128 maxout units) and "
+                  "trains with Adam 2e-3 for 3 epochs, since Adadelta needs more updates than the quick budget "
+                  "holds.",
     "reference": "FID and KID reference rows use the first n test and training images (n in the protocol "
                  "column), in each view a sampling model trains on; seed 001 states neither its sample count nor "
                  "its noise images. Samples are compared with real images in the view their model was trained on "

@@ -115,6 +115,9 @@ def protocol_text(record: dict, ref: Reference) -> str:
     if record["family"] == "gan":
         return (f"{p['split']}; {p['arch']} networks, {p['objective']} objective, view {p['view']} "
                 f"({_data_text(p)}); {record['values']['train_epochs']} epochs")
+    if record["family"] == "gru_encdec":
+        return (f"{p['split']} ({_data_text(p)}); beam {p['beam']}, length penalty {p['length_penalty']}; "
+                f"{p['bleu_signature']}; {record['values']['train_epochs']} epochs")
     if record["family"] == "vaegan":
         return (f"{p['split']}, view {p['view']} ({_data_text(p)}); {p['pixel_mse']}; gamma {p['gamma']}; "
                 f"{record['values']['train_epochs']} epochs")
