@@ -153,7 +153,8 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
 
 
 def phrase_map(model, data: PreparedText, vocab: list[str], ev, path: Path, device) -> Path:
-    """t-SNE of the encoder's summary c of the shortest distinct test source phrases, labelled (figs. 4-5)."""
+    """t-SNE of the encoder's summary c of the shortest distinct test source phrases without <unk>, labelled
+    (figs. 4-5)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -168,7 +169,7 @@ def phrase_map(model, data: PreparedText, vocab: list[str], ev, path: Path, devi
     raw = data.raw("test", data.src_lang)
     chosen, seen = [], set()
     for k in sorted(range(len(sentences)), key=lambda k: (len(sentences[k]), k)):
-        if raw[k] not in seen and len(sentences[k]) <= 4:
+        if raw[k] not in seen and len(sentences[k]) <= 4 and UNK not in sentences[k]:   # <unk>-only phrases coincide
             seen.add(raw[k])
             chosen.append(k)
         if len(chosen) == ev.phrase_map:
