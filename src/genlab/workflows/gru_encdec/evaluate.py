@@ -118,18 +118,20 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
         "valid_perplexity": perplexity(model, pairs(data, "valid"), ev.batch_size, device),
         "test_perplexity": perplexity(model, test_pairs, ev.batch_size, device),
         "test_mean_log_p_f_given_e": sum(scores) / len(scores),
-        "beam_sentences_per_second": len(refs) / decode_seconds,
-        "beam_batched_over_single": single / batched,
         "train_epochs": state["epoch"],
     }
     history = state["history"]
     speeds = [row["train_images_per_second"] for row in history]
-    values["train_target_tokens_per_second"] = state["extra"]["target_tokens_per_pair"] * sum(speeds) / len(speeds)
+    # timings vary from run to run: in the record, not among the metrics (which a rerun reproduces exactly)
+    timing = {"beam_sentences_per_second": len(refs) / decode_seconds, "beam_batched_over_single": single / batched,
+              "beam_batched_seconds": batched, "beam_single_seconds": single,
+              "train_target_tokens_per_second": state["extra"]["target_tokens_per_pair"] * sum(speeds) / len(speeds)}
 
     figures_dir.mkdir(parents=True, exist_ok=True)
     made = [phrase_map(model, data, src_vocab, ev, figures_dir / "phrase_map.png", device)]
     rec = {
         "stage": "evaluate", "model": p.name, "family": cfg.family, "dataset": data.name, "scale": p.scale,
+        "timing": timing,
         "protocol": {"split": f"test ({len(refs)} pairs)", "bleu_signature": signature,
                      "beam": ev.beam, "length_penalty": ev.length_penalty,
                      "no_unk": "sentences whose source and reference have no <unk> token",
@@ -149,7 +151,7 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
     }
     publish("evaluate", p.name, p, values, rec, metrics, record, made)
     print(f"evaluate {p.name}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
-    print(f"evaluate {p.name}: {signature}")
+    print(f"evaluate {p.name}: {signature}; " + ", ".join(f"{k} {v:.4g}" for k, v in timing.items()))
 
 
 def phrase_map(model, data: PreparedText, vocab: list[str], ev, path: Path, device) -> Path:
