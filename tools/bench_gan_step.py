@@ -1,6 +1,6 @@
 """Benchmark: one GAN / WGAN training step, ours against the public reference code's, at equal batch size.
 
-    python tools/bench_gan_step.py [--batch 64] [--steps 30] [--threads 2] [--out metrics/benchmarks/gan_step.json]
+    python tools/bench_gan_step.py [--batch 64] [--steps 30] [--threads 2] [--out reports/benchmarks/gan_step.json]
 
 "Reference" is a transcription, for this measurement only, of the DCGAN networks and the
 training loop of the WGAN authors' code (martinarjovsky/WassersteinGAN, DCGAN_G/DCGAN_D

@@ -213,10 +213,6 @@ class GRUEncoderDecoder(Trainable):
             out.append([i for i in ids[:ids.index(EOS)] if i != PAD] if EOS in ids else [i for i in ids if i != PAD])
         return out
 
-    @torch.no_grad()
-    def greedy(self, src: torch.Tensor, max_len: int | None = None) -> list[list[int]]:
-        return self.beam_search(src, beam=1, max_len=max_len)
-
 
 def build(cfg, src_vocab: int, tgt_vocab: int) -> GRUEncoderDecoder:
     m = cfg.model

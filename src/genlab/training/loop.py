@@ -246,12 +246,17 @@ def mean_figures(model: nn.Module, data, batch_size: int, device: torch.device |
 
 
 def make_optimizer(parameters: Iterable[torch.nn.Parameter], cfg) -> torch.optim.Optimizer:
-    """The optimiser a `train` block of params.yaml names (`optimizer`, `lr`, `momentum`)."""
+    """The optimiser a `train` block of params.yaml names: adam (`beta1` where the block has one, else 0.9),
+    sgd (`momentum`), rmsprop, or adadelta (`rho`, `eps`); all at `lr`."""
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(parameters, lr=cfg.lr)
+        return torch.optim.Adam(parameters, lr=cfg.lr, betas=(getattr(cfg, "beta1", 0.9), 0.999))
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(parameters, lr=cfg.lr, momentum=cfg.momentum)
-    raise ValueError(f"optimizer {cfg.optimizer!r}: expected 'adam' or 'sgd'")
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(parameters, lr=cfg.lr)
+    if cfg.optimizer == "adadelta":
+        return torch.optim.Adadelta(parameters, lr=cfg.lr, rho=cfg.rho, eps=cfg.eps)
+    raise ValueError(f"optimizer {cfg.optimizer!r}: expected 'adam', 'sgd', 'rmsprop' or 'adadelta'")
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg) -> torch.optim.lr_scheduler.LRScheduler | None:

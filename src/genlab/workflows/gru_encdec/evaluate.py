@@ -48,16 +48,18 @@ def translate(model, sources: list, beam: int, length_penalty: float, batch_size
 
 
 @torch.no_grad()
-def perplexity(model, data, batch_size: int, device) -> float:
+def likelihoods(model, data, batch_size: int, device) -> tuple[list[float], float]:
+    """-log p(y|x) of every pair (nats) and the perplexity per target token, in one teacher-forced pass."""
     import math
 
-    nll, tokens = 0.0, 0
+    per_pair, nll, tokens = [], 0.0, 0
     for i in range(0, len(data), batch_size):
         src, tgt = (t.to(device) for t in data[list(range(i, min(i + batch_size, len(data))))])
         sent_nll, count = model.nll(src, tgt)
+        per_pair += sent_nll.tolist()
         nll += sent_nll.sum().item()
         tokens += int(count.sum())
-    return math.exp(nll / tokens)
+    return per_pair, math.exp(nll / tokens)
 
 
 def bleu(hypotheses: list[str], references: list[str]):
@@ -105,18 +107,14 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
     translate(model, bench, ev.beam, ev.length_penalty, 1, device)
     single = time.perf_counter() - start
 
-    test_pairs = pairs(data, "test", ev.n_test)
-    with torch.no_grad():
-        scores = []
-        for i in range(0, len(test_pairs), ev.batch_size):
-            src, tgt = (t.to(device) for t in test_pairs[list(range(i, min(i + ev.batch_size, len(test_pairs))))])
-            scores += (-model.nll(src, tgt)[0]).tolist()
+    test_nll, test_perplexity = likelihoods(model, pairs(data, "test", ev.n_test), ev.batch_size, device)
+    scores = [-v for v in test_nll]   # log p(f|e) of each test pair
     ranked = sorted(range(len(scores)), key=lambda k: scores[k])
     values = {
         "test_bleu": score.score, "test_bleu_no_unk": score_clean.score, "copy_source_bleu": copy.score,
         "test_sentences": len(refs), "test_sentences_no_unk": len(clean),
-        "valid_perplexity": perplexity(model, pairs(data, "valid"), ev.batch_size, device),
-        "test_perplexity": perplexity(model, test_pairs, ev.batch_size, device),
+        "valid_perplexity": likelihoods(model, pairs(data, "valid"), ev.batch_size, device)[1],
+        "test_perplexity": test_perplexity,
         "test_mean_log_p_f_given_e": sum(scores) / len(scores),
         "train_epochs": state["epoch"],
     }

@@ -19,18 +19,12 @@ import torch
 
 from genlab.data.text import PreparedText, pairs
 from genlab.pipeline import weights_fingerprint
-from genlab.training.loop import Trainer, mean_figures
+from genlab.training.loop import Trainer, make_optimizer, mean_figures
 from genlab.training.run import run_training, up_to_date
 
 CHECKPOINT = "train.pt"
 CODE = ("workflows/gru_encdec/train.py", "models/gru_encdec.py", "models/base.py", "models/__init__.py", "training",
         "data/text.py")
-
-
-def optimizer(parameters, t) -> torch.optim.Optimizer:
-    if t.optimizer == "adadelta":
-        return torch.optim.Adadelta(parameters, lr=t.lr, rho=t.rho, eps=t.eps)
-    return torch.optim.Adam(parameters, lr=t.lr)
 
 
 def train(p, data_dir: Path, out: Path, device: torch.device) -> None:
@@ -47,7 +41,7 @@ def train(p, data_dir: Path, out: Path, device: torch.device) -> None:
     t = cfg.train
     train_data, valid = pairs(data, "train", t.n_train), pairs(data, "valid")
     model = build(cfg, len(data.vocab(data.src_lang)), len(data.vocab(data.tgt_lang))).to(device)
-    trainer = Trainer(model, {"model": optimizer(model.parameters(), t)}, train_data, batch_size=t.batch_size,
+    trainer = Trainer(model, {"model": make_optimizer(model.parameters(), t)}, train_data, batch_size=t.batch_size,
                       epochs=t.epochs, checkpoint_path=checkpoint, fingerprint=fingerprint, device=device, seed=p.seed,
                       grad_clip_norm=t.grad_clip_norm, checkpoint_every=t.checkpoint_every,
                       validate=lambda m: mean_figures(m, valid, t.batch_size, device))

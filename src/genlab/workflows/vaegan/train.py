@@ -22,18 +22,12 @@ from genlab.data.prepared import Prepared
 from genlab.data.views import TensorBatches, ViewDataset, view
 from genlab.models import build_model
 from genlab.pipeline import weights_fingerprint
-from genlab.training.loop import Trainer, mean_figures
+from genlab.training.loop import Trainer, make_optimizer, mean_figures
 from genlab.training.run import run_training, up_to_date
 
 CHECKPOINT = "train.pt"
 CODE = ("workflows/vaegan/train.py", "models/vaegan.py", "models/base.py", "models/__init__.py",
         "training", "data/views.py", "data/prepared.py", "images.py")
-
-
-def optimizer(parameters, t) -> torch.optim.Optimizer:
-    if t.optimizer == "adam":
-        return torch.optim.Adam(parameters, lr=t.lr, betas=(t.beta1, 0.999))
-    return torch.optim.RMSprop(parameters, lr=t.lr)
 
 
 def train(p, data_dir: Path, out: Path, device: torch.device) -> None:
@@ -49,7 +43,8 @@ def train(p, data_dir: Path, out: Path, device: torch.device) -> None:
     train_data = ViewDataset(data.images("train", t.n_train), cfg.view)
     valid = TensorBatches(view(cfg.view).heldout(data.images("valid", 1000), "valid", p.seed))
     model = build_model(cfg, data.image_shape, data.n_classes).to(device)
-    trainer = Trainer(model, {name: optimizer(getattr(model, name).parameters(), t) for name in model.optimizer_names},
+    optimizers = {name: make_optimizer(getattr(model, name).parameters(), t) for name in model.optimizer_names}
+    trainer = Trainer(model, optimizers,
                       train_data, batch_size=t.batch_size, epochs=t.epochs, checkpoint_path=checkpoint,
                       fingerprint=fingerprint, device=device, seed=p.seed, grad_clip_norm=t.grad_clip_norm,
                       checkpoint_every=t.checkpoint_every,
