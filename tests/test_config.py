@@ -176,3 +176,42 @@ def test_stability_refuses_new_cells_per_scale_and_bad_cell_values(tmp_path):
     assert "cell wgan-" in msg and "train.lr = -1" in msg
     msg = _error(tmp_path, lambda r: r["stability"].update(dataset="cifar10"))
     assert "stability.dataset = 'cifar10'" in msg
+
+
+def test_priors_are_checked_against_their_vq_models(tmp_path):
+    def set_(path, value):
+        def mutate(raw):
+            node = raw
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = value
+        return mutate
+
+    msg = _error(tmp_path, set_(("priors", "prior_vqvae_mnist", "vq_model"), "vae_mlp"))
+    assert "priors.prior_vqvae_mnist.vq_model = 'vae_mlp'" in msg and "vqvae_mnist" in msg
+    msg = _error(tmp_path, set_(("priors", "prior_vqvae_mnist", "dataset"), "cifar10"))
+    assert "expected 'mnist'" in msg
+    top = {"channels": 8, "n_layers": 2, "kernel": 3, "attention_every": 0, "heads": 1}
+    two_levels = set_(("priors", "prior_vqvae_mnist", "model"), {"top": top, "bottom": top})
+    msg = _error(tmp_path, lambda raw: (two_levels(raw), raw["priors"]["prior_vqvae_mnist"].update(overrides={})))
+    assert "has levels ['codes']" in msg
+    msg = _error(tmp_path, set_(("priors", "prior_vqvae2_faces", "model", "top", "kernel"), 4))
+    assert "priors.prior_vqvae2_faces" in msg and "kernel = 4: expected an odd size" in msg
+    msg = _error(tmp_path, set_(("codes", "models", "vae_mlp"), "mnist"))
+    assert "codes.models.vae_mlp" in msg and "family vqvae" in msg
+
+
+def test_faces_split_by_disjoint_people(tmp_path):
+    msg = _error(tmp_path, lambda raw: raw["datasets"]["faces"]["embedded"].update(valid_people=[36]))
+    assert "datasets.faces.embedded" in msg and "36" in msg
+
+
+def test_prior_slices_carry_the_vq_architecture_for_the_sampler():
+    from genlab.config import stage_slices
+
+    slices = stage_slices(load_params(REPO / "params.yaml", scale="quick"))
+    sampler = slices["sample/prior_vqvae2_faces.json"]["model"]
+    assert sampler["family"] == "vq_prior" and sampler["vq"]["model"]["levels"] == 2
+    assert set(sampler["prior"]) == {"top", "bottom"} and sampler == slices["fit_prior/prior_vqvae2_faces.json"]["sampler"]
+    assert slices["sample_metrics/prior_vqvae_mnist.json"]["cas"] is True
+    assert "eight_bit" in slices["real_stats/faces.json"]["views"]

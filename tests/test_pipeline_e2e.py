@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -32,10 +33,12 @@ FLOW_MODELS = ("realnvp_mnist", "realnvp_cifar")
 GAN_MODELS = ("gan_mlp", "dcgan", "wgan", "vae_gan")   # the clone drops dcgan_cifar: dcgan's code at 32x32
 SAMPLERS = VAE_MODELS + FLOW_MODELS + GAN_MODELS  # sample@ and sample_metrics@
 TEXT_MODELS = ("gru_encdec",)
-MODELS = VAE_MODELS + AE_MODELS + FLOW_MODELS + GAN_MODELS + TEXT_MODELS
+VQ_MODELS = ("vqvae_mnist", "vqvae2_faces")   # the clone drops vqvae_cifar: vqvae_mnist's code at 32x32 colour
+PRIORS = ("prior_vqvae_mnist", "prior_vqvae2_faces")   # fit_prior@, sample@ and sample_metrics@
+MODELS = VAE_MODELS + AE_MODELS + FLOW_MODELS + GAN_MODELS + TEXT_MODELS + VQ_MODELS
 # stability@: the clone keeps two generators (a DCGAN one without batch norm, the MLP one with a DCGAN critic)
 CELLS = tuple(f"{o}-{g}" for o in ("gan", "wgan") for g in ("dcgan_nobn", "mlp"))
-DATASETS = ("mnist", "cifar10")     # image data sets (real_stats@)
+DATASETS = ("mnist", "cifar10", "faces")     # image data sets (real_stats@)
 TEXT_DATASETS = ("wmt14_enfr",)
 
 
@@ -108,6 +111,10 @@ def project(tmp_path_factory) -> Project:
         for dropped in ("ae_wd", "dae_g", "dae_b", "dcgan_cifar"):
             del raw["models"][dropped]
         del raw["sample_metrics"]["models"]["dcgan_cifar"]
+        del raw["models"]["vqvae_cifar"]
+        del raw["priors"]["prior_vqvae_cifar"]
+        del raw["codes"]["models"]["vqvae_cifar"]
+        del raw["sample_metrics"]["models"]["prior_vqvae_cifar"]
         del raw["stability"]["generators"]["dcgan"]
         raw["datasets"]["mnist"]["overrides"]["tiny"] = {
             "source": "canonical", "canonical_root": str(raw_root), "download": False,
@@ -115,7 +122,8 @@ def project(tmp_path_factory) -> Project:
         raw["sample_metrics"]["overrides"]["tiny"]["inception"] = {"weights": "path", "path": str(standin)}
         # `paper` as small as tiny, so that switching scales (the last test) costs seconds
         for block in [raw["datasets"][d] for d in DATASETS + TEXT_DATASETS] + [raw["models"][m] for m in MODELS] + [
-                raw["classifier"], raw["sample_metrics"], raw["runtime"], raw["stability"]]:
+                raw["classifier"], raw["sample_metrics"], raw["runtime"], raw["stability"]] + [
+                raw["priors"][m] for m in PRIORS]:
             block["overrides"]["paper"] = copy.deepcopy(block["overrides"]["tiny"])
     p.edit_params(tiny)
     p.run("git", "init", "-q")
@@ -130,7 +138,8 @@ def test_repro_builds_every_output(project):
     assert _stages_run(out) == ({"train_classifier", "report"} | {f"prepare@{d}" for d in DATASETS + TEXT_DATASETS}
                                 | {f"real_stats@{d}" for d in DATASETS}
                                 | {f"{s}@{m}" for s in ("train", "evaluate") for m in MODELS}
-                                | {f"{s}@{m}" for s in ("sample", "sample_metrics") for m in SAMPLERS}
+                                | {f"{s}@{m}" for s in ("sample", "sample_metrics") for m in SAMPLERS + PRIORS}
+                                | {f"extract_codes@{m}" for m in VQ_MODELS} | {f"fit_prior@{m}" for m in PRIORS}
                                 | {f"stability@{c}" for c in CELLS})
     root = project.root
     assert json.loads((root / "data/tiny/mnist/manifest.json").read_text())["counts"]["test"] == 400
@@ -197,6 +206,34 @@ def test_repro_builds_every_output(project):
     assert 0 <= gru["values"]["test_bleu"] <= 100 and gru["values"]["copy_source_bleu"] > 0
     assert gru["values"]["test_perplexity"] > 1 and len(gru["examples"]) > 0
     assert (root / "reports/figures/tiny/gru_encdec/phrase_map.png").exists()
+    faces = json.loads((root / "data/tiny/faces/manifest.json").read_text())
+    assert faces["image_shape"] == [1, 32, 32] and faces["counts"] == {"train": 320, "valid": 30, "test": 50}
+    assert "NOT FFHQ" in faces["stand_in"]
+    for m in VQ_MODELS:   # stage 1: codes, reconstructions, codebook use
+        values = json.loads((root / f"metrics/tiny/{m}.json").read_text())
+        record = json.loads((root / f"reports/records/tiny/{m}.json").read_text())
+        levels = record["protocol"]["levels"]
+        assert all(1 <= values[f"test_{lv}_perplexity"] <= 16 for lv in levels)
+        assert values["test_bpd_uniform_prior"] > values["test_recon_bpd"] > 0
+        manifest = json.loads((root / f"codes/tiny/{m}/manifest.json").read_text())
+        assert manifest["levels"] == levels and manifest["counts"] == (
+            {"train": 2000, "valid": 500, "test": 400} if m == "vqvae_mnist" else faces["counts"])
+        for lv, shape in manifest["code_shapes"].items():
+            codes = np.load(root / f"codes/tiny/{m}/test_{lv}.npy")
+            assert codes.shape == (manifest["counts"]["test"], *shape) and 0 <= codes.min() <= codes.max() < 16
+    assert json.loads((root / "reports/records/tiny/vqvae2_faces.json").read_text())["protocol"]["code_shapes"] == {
+        "top": [4, 4], "bottom": [8, 8]}
+    for m in PRIORS:      # stage 2: the prior's NLL, the bound and its samples scored like any generator's
+        values = json.loads((root / f"metrics/tiny/{m}.json").read_text())
+        record = json.loads((root / f"reports/records/tiny/{m}.json").read_text())
+        n_pos, d = sum(h * w for h, w in record["protocol"]["code_shapes"].values()), record["protocol"]["n_dims"]
+        assert values["test_bpd_uniform_prior"] - values["test_recon_bpd"] == pytest.approx(n_pos * 4 / d)
+        assert values["test_bpd"] == pytest.approx(values["test_recon_bpd"] + values["test_bits_per_code"] * n_pos / d)
+        assert (root / f"reports/figures/tiny/{m}/samples.png").exists()
+        assert (root / f"samples/tiny/{m}/samples.npy").exists()
+    cas = json.loads((root / "metrics/tiny/samples/prior_vqvae_mnist.json").read_text())
+    assert 0 <= cas["cas_top1_pct"] <= 100 and "kid_classifier" in cas
+    assert "kid_inception" in json.loads((root / "metrics/tiny/samples/prior_vqvae2_faces.json").read_text())
     report = (root / "reports/paper_comparison.md").read_text()
     assert "GANs, VAEs and flows compared" in report and "exact density of the dequantized data" in report
     assert "The WGAN paper's stability matrix" in report and "rho(EM estimate, FID)" in report

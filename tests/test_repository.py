@@ -55,7 +55,11 @@ def test_stages_depend_on_the_code_they_run_and_train_on_nothing_else():
         evaluate = importlib.import_module(f"genlab.workflows.{family}.evaluate")
         assert set(evaluate.CODE) | set(PLUMBING) <= _code_deps("evaluate", family), family
     assert not any("fid" in d or "inception" in d for d in STAGES["evaluate"]["do"]["deps"])
-    for stage in ("real_stats", "sample_metrics", "train_classifier"):
+    from genlab.workflows.vq_prior import fit
+
+    fit_deps = {d.removeprefix("src/genlab/") for d in STAGES["fit_prior"]["do"]["deps"] if d.startswith("src/genlab/")}
+    assert set(fit.CODE) | set(PLUMBING) <= fit_deps, set(fit.CODE) - fit_deps
+    for stage in ("real_stats", "sample_metrics", "train_classifier", "extract_codes"):
         spec = importlib.util.spec_from_file_location(stage, REPO / "stages" / f"{stage}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
@@ -76,6 +80,6 @@ def test_no_stage_but_resolve_reads_params_yaml():
 
 def test_nothing_but_metrics_and_the_report_is_committed_from_stage_outputs():
     ignore = (REPO / ".gitignore").read_text()
-    for path in ("/data/", "/models/", "/features/", "/samples/", "/resolved/", "/reports/figures/", "/mlflow.db",
+    for path in ("/data/", "/models/", "/features/", "/samples/", "/codes/", "/resolved/", "/reports/figures/", "/mlflow.db",
                  "/mlruns/"):
         assert path in ignore

@@ -154,9 +154,39 @@ class Wmt14Config(SplitLimits):
     max_length: int = Field(gt=0, description="pairs with a side longer than this many tokens are dropped")
 
 
+class OrlFaces(Strict):
+    """The faces stand-in: the ORL / AT&T set in a pinned wheel (../shared/DATA.md), split by person."""
+
+    package: str
+    version: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    valid_people: list[int] = Field(min_length=1, description="people (1..40, the folders s1..s40) held out for valid")
+    test_people: list[int] = Field(min_length=1, description="people held out for test")
+
+    @model_validator(mode="after")
+    def _split_by_person(self):
+        held = set(self.valid_people) | set(self.test_people)
+        if set(self.valid_people) & set(self.test_people):
+            raise ValueError(f"people in both valid_people and test_people: "
+                             f"{sorted(set(self.valid_people) & set(self.test_people))}")
+        if not held <= set(range(1, 41)) or len(held) >= 40:
+            raise ValueError(f"held-out people {sorted(held)}: expected people 1..40, leaving some for training")
+        return self
+
+
+class FacesConfig(SplitLimits):
+    kind: Literal["image"]
+    source: Literal["canonical", "embedded"]
+    canonical_path: str = Field(description="canonical: a folder or .zip of FFHQ PNGs the user downloaded (README)")
+    resolution: int = Field(ge=8, description="images are resized to resolution x resolution")
+    valid_size: int = Field(gt=0, description="canonical: FFHQ images before the test ones held out for valid")
+    test_size: int = Field(gt=0, description="canonical: the last n FFHQ images (sorted by name) are test")
+    embedded: OrlFaces
+
+
 # name in params.yaml `datasets` -> schema; the module src/genlab/data/<name>.py reads it
 DATASET_SCHEMAS: dict[str, type[Strict]] = {"mnist": MnistConfig, "cifar10": Cifar10Config,
-                                            "wmt14_enfr": Wmt14Config}
+                                            "wmt14_enfr": Wmt14Config, "faces": FacesConfig}
 
 # what a model trains on (src/genlab/data/views.py)
 View = Literal["binary_threshold", "binary_stochastic", "intensity", "eight_bit", "symmetric", "dequantized", "tokens"]
@@ -412,16 +442,99 @@ class GRUEncDecConfig(ModelBlock):
         return self
 
 
-ModelConfig = Union[VAEConfig, AutoEncoderConfig, RealNVPConfig, GANConfig, VAEGANConfig, GRUEncDecConfig]
+class VQVAEArchConfig(Strict):
+    levels: Literal[1, 2] = Field(description="1: VQ-VAE (van den Oord 2017); 2: VQ-VAE-2's top and bottom (Razavi 2019)")
+    hidden: int = Field(gt=0, description="channels of the encoder and decoder (the paper: 256)")
+    res_channels: int = Field(gt=0, description="inner channels of each residual block")
+    n_res: int = Field(ge=0, description="residual blocks per encoder and decoder (the paper: 2)")
+    n_codes: int = Field(gt=1, description="codebook size K (the paper: 512)")
+    code_dim: int = Field(gt=0, description="dimension D of each code vector")
+    beta: float = Field(ge=0, description="commitment weight (the paper: 0.25)")
+    stride: int = Field(ge=2, description="the (bottom) encoder's downsampling, a power of two (the paper: 4)")
+    ema: bool = Field(description="codebook by exponential moving averages (appendix A.1) instead of its loss")
+    decay: float = Field(gt=0, lt=1, description="EMA gamma (the paper: 0.99); also the rate of the usage figures")
+    restart_dead: bool = Field(description="move unused codes onto encoder outputs (not in the paper)")
+
+    @model_validator(mode="after")
+    def _power_of_two(self):
+        if self.stride & (self.stride - 1):
+            raise ValueError(f"stride = {self.stride}: expected a power of two")
+        return self
+
+
+class VQVAEEvaluateConfig(Strict):
+    batch_size: int = Field(gt=0)
+    n_test: Optional[int] = Field(default=None, gt=0, description="test figures on the first n images (null: all)")
+    grid_size: int = Field(gt=0, description="reconstruction grids are grid_size x grid_size")
+
+
+class VQVAEConfig(ModelBlock):
+    family: Literal["vqvae"]
+    model: VQVAEArchConfig
+    train: TrainConfig
+    evaluate: VQVAEEvaluateConfig
+
+    @model_validator(mode="after")
+    def _eight_bit(self):
+        if self.view != "eight_bit":
+            raise ValueError(f"view = {self.view!r}: the discretized logistic decoder models 8-bit images; "
+                             "expected 'eight_bit'")
+        return self
+
+
+ModelConfig = Union[VAEConfig, AutoEncoderConfig, RealNVPConfig, GANConfig, VAEGANConfig, GRUEncDecConfig,
+                    VQVAEConfig]
 
 # name in params.yaml `family` -> schema of that family's block
 FAMILY_SCHEMAS: dict[str, type[ModelBlock]] = {"vae": VAEConfig, "autoencoder": AutoEncoderConfig,
                                                "realnvp": RealNVPConfig, "gan": GANConfig,
-                                               "vaegan": VAEGANConfig, "gru_encdec": GRUEncDecConfig}
+                                               "vaegan": VAEGANConfig, "gru_encdec": GRUEncDecConfig,
+                                               "vqvae": VQVAEConfig}
 # the keys of a model block that only the train stage reads (the rest is read by evaluate too)
 TRAIN_ONLY_KEYS = ("train", "finetune")
 # families whose models sample images (sample@ and sample_metrics@ apply)
 SAMPLING_FAMILIES = ("vae", "realnvp", "gan", "vaegan")
+
+
+class PixelCNNArchConfig(Strict):
+    """One level's gated PixelCNN (models/pixelcnn.py)."""
+
+    channels: int = Field(gt=0, description="feature maps of both stacks")
+    n_layers: int = Field(gt=0, description="gated layers")
+    kernel: int = Field(ge=3, description="odd filter size of the vertical stack (the horizontal sees k//2 + 1)")
+    attention_every: int = Field(ge=0, description="causal self-attention after every n-th layer (0: none)")
+    heads: int = Field(gt=0, description="attention heads")
+
+    @model_validator(mode="after")
+    def _odd(self):
+        if self.kernel % 2 == 0:
+            raise ValueError(f"kernel = {self.kernel}: expected an odd size")
+        if self.attention_every and self.channels % self.heads:
+            raise ValueError(f"channels = {self.channels} is not divisible by heads = {self.heads}")
+        return self
+
+
+class PriorEvaluateConfig(Strict):
+    batch_size: int = Field(gt=0)
+    grid_size: int = Field(gt=0, description="sample grids are grid_size x grid_size")
+
+
+class PriorConfig(Strict):
+    """Stage 2 of a VQ model: a gated PixelCNN per code level, fitted on its extracted codes."""
+
+    vq_model: str = Field(description="the VQ model (a key of models, family vqvae) whose codes it models")
+    dataset: str = Field(description="that model's data set (dvc.yaml names paths from it)")
+    conditional: bool = Field(description="class-conditional (the data set's labels): CAS where a classifier exists")
+    model: dict[str, PixelCNNArchConfig] = Field(description="one PixelCNN per level: 'codes', or 'top' and 'bottom'")
+    train: TrainConfig
+    evaluate: PriorEvaluateConfig
+
+
+class CodesConfig(Strict):
+    """extract_codes@<vq model>: the code maps of every split."""
+
+    models: dict[str, str] = Field(description="VQ model -> its data set (as in its block)")
+    batch_size: int = Field(gt=0)
 
 
 class ClassifierArchConfig(Strict):
@@ -500,6 +613,8 @@ class Params(Strict):
     classifier: ClassifierConfig
     sample_metrics: SampleMetricsConfig
     stability: StabilityConfig
+    codes: CodesConfig
+    priors: dict[str, PriorConfig]
     cells: dict[str, GANConfig] = Field(description="stability cells, '<objective>-<generator>' -> its GAN block")
     report: ReportConfig
 
@@ -584,7 +699,7 @@ def _allowed_keys(schema: type[BaseModel], loc: tuple) -> list[str]:
 
 
 TOP_LEVEL = ("scale", "seed", "runtime", "tracking", "datasets", "models", "classifier", "sample_metrics", "stability",
-             "report")
+             "codes", "priors", "report")
 
 
 def _read(path: Path) -> Mapping[str, Any]:
@@ -637,15 +752,17 @@ def _resolve(raw: Mapping[str, Any], scale: str) -> Params:
     if classifier.dataset not in datasets:
         raise ConfigError(f"{PARAMS_FILE}: classifier.dataset = {classifier.dataset!r}: expected one of "
                           f"{', '.join(datasets)}")
+    codes, priors = _resolve_priors(raw, scale, models, datasets)
     sm = _resolve_block(raw.get("sample_metrics"), "sample_metrics", scale, SampleMetricsConfig)
-    samplers = [n for n, m in models.items() if m.family in SAMPLING_FAMILIES]
+    samplers = [n for n, m in models.items() if m.family in SAMPLING_FAMILIES] + list(priors)
     for name, ds in sm.models.items():
         if name not in samplers:
-            raise ConfigError(f"{PARAMS_FILE}: sample_metrics.models.{name}: expected a model that samples "
+            raise ConfigError(f"{PARAMS_FILE}: sample_metrics.models.{name}: expected a model or prior that samples "
                               f"images, one of {', '.join(samplers)}")
-        if ds != models[name].dataset:
-            raise ConfigError(f"{PARAMS_FILE}: sample_metrics.models.{name} = {ds!r}: expected "
-                              f"{models[name].dataset!r}, the data set of models.{name}")
+        own = priors[name].dataset if name in priors else models[name].dataset
+        if ds != own:
+            raise ConfigError(f"{PARAMS_FILE}: sample_metrics.models.{name} = {ds!r}: expected {own!r}, the data set "
+                              f"of {'priors' if name in priors else 'models'}.{name}")
         if ds not in sm.datasets:
             raise ConfigError(f"{PARAMS_FILE}: sample_metrics.datasets: no entry for {ds!r}, the data set of "
                               f"sample_metrics.models.{name}")
@@ -665,11 +782,43 @@ def _resolve(raw: Mapping[str, Any], scale: str) -> Params:
     try:
         return Params(scale=scale, seed=raw.get("seed"), runtime=runtime, tracking=tracking, datasets=datasets,
                       models=models,
-                      classifier=classifier, sample_metrics=sm, stability=stability, cells=cells, report=report)
+                      classifier=classifier, sample_metrics=sm, stability=stability, codes=codes, priors=priors,
+                      cells=cells, report=report)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
         raise ConfigError(f"{PARAMS_FILE}: {key} = {err.get('input')!r}: {err['msg']}") from None
+
+
+def _resolve_priors(raw: Mapping, scale: str, models: Mapping, datasets: Mapping):
+    """The `codes` block and every prior of `priors`, checked against the VQ models they name."""
+    codes = _resolve_block(raw.get("codes"), "codes", scale, CodesConfig)
+    for name, ds in codes.models.items():
+        if name not in models or models[name].family != "vqvae":
+            raise ConfigError(f"{PARAMS_FILE}: codes.models.{name}: expected a model of family vqvae, one of "
+                              f"{', '.join(n for n, m in models.items() if m.family == 'vqvae') or 'none'}")
+        if ds != models[name].dataset:
+            raise ConfigError(f"{PARAMS_FILE}: codes.models.{name} = {ds!r}: expected {models[name].dataset!r}, "
+                              f"the data set of models.{name}")
+    priors = {}
+    for name, block in _mapping(raw, "priors").items():
+        if name in models:
+            raise ConfigError(f"{PARAMS_FILE}: priors.{name}: also a key of models; a prior needs its own name "
+                              "(both write models/<scale>/<name>)")
+        cfg = _resolve_block(block, f"priors.{name}", scale, PriorConfig)
+        if cfg.vq_model not in codes.models:
+            raise ConfigError(f"{PARAMS_FILE}: priors.{name}.vq_model = {cfg.vq_model!r}: expected one of "
+                              f"{', '.join(codes.models)} (the keys of codes.models)")
+        vq = models[cfg.vq_model]
+        if cfg.dataset != vq.dataset:
+            raise ConfigError(f"{PARAMS_FILE}: priors.{name}.dataset = {cfg.dataset!r}: expected {vq.dataset!r}, "
+                              f"the data set of models.{cfg.vq_model}")
+        want = ["codes"] if vq.model.levels == 1 else ["top", "bottom"]
+        if sorted(cfg.model) != sorted(want):
+            raise ConfigError(f"{PARAMS_FILE}: priors.{name}.model: levels {sorted(cfg.model)}; models."
+                              f"{cfg.vq_model} has levels {want}, one PixelCNN each")
+        priors[name] = cfg
+    return codes, priors
 
 
 def _resolve_stability(block: Any, scale: str, datasets: Mapping, classifier: ClassifierConfig):
@@ -729,18 +878,34 @@ def stage_slices(params: Params) -> dict[str, dict[str, Any]]:
     out["train_classifier.json"] = {**common, "name": "classifier", "classifier": params.classifier.model_dump()}
     clf_view = {"model": params.classifier.model.model_dump(), "evaluate": params.classifier.evaluate.model_dump()}
     for ds, entry in sm.datasets.items():
-        views = sorted({comparison_view(params.models[m].view) for m in sm.models if params.models[m].dataset == ds}
+        views = sorted({comparison_view(params.models[m].view) for m in sm.models
+                        if m in params.models and params.models[m].dataset == ds}
+                       | {comparison_view(params.models[pr.vq_model].view) for m, pr in params.priors.items()
+                          if m in sm.models and pr.dataset == ds}
                        | {comparison_view(c.view) for c in params.cells.values() if c.dataset == ds})
         out[f"real_stats/{ds}.json"] = {
             **common, "name": ds, "views": views, **entry.model_dump(),
             "allow_small_sample": sm.allow_small_sample, "kid": _kid(sm, entry),
             "inception": sm.inception.model_dump() if "inception" in entry.networks else None,
             "classifier": clf_view if "classifier" in entry.networks else None}
+    for name, ds in params.codes.models.items():
+        vq = params.models[name]
+        out[f"extract_codes/{name}.json"] = {
+            **common, "name": name, "dataset": ds, "batch_size": params.codes.batch_size,
+            "model": {k: v for k, v in vq.model_dump().items() if k not in TRAIN_ONLY_KEYS + ("evaluate",)}}
+    for name, prior in params.priors.items():
+        out[f"fit_prior/{name}.json"] = {**common, "name": name, "prior": prior.model_dump(),
+                                         "sampler": prior_sampler(params, name)}
     for name in sm.models:
-        cfg = params.models[name]
+        if name in params.priors:
+            arch = prior_sampler(params, name)
+            cfg = SimpleView(dataset=params.priors[name].dataset, view=arch["view"])
+            conditional = params.priors[name].conditional
+        else:
+            cfg = params.models[name]
+            arch = {k: v for k, v in cfg.model_dump().items() if k not in TRAIN_ONLY_KEYS + ("evaluate",)}
+            conditional = bool(getattr(cfg.model, "conditional", False))
         entry = sm.datasets[cfg.dataset]
-        arch = {k: v for k, v in cfg.model_dump().items() if k not in TRAIN_ONLY_KEYS + ("evaluate",)}
-        conditional = bool(getattr(cfg.model, "conditional", False))
         cas = conditional and "classifier" in entry.networks
         # CAS trains the classifier on as many labelled samples as it saw real images (None: the whole split)
         out[f"sample/{name}.json"] = {**common, "name": name, "model": arch, "n_samples": entry.n_samples,
@@ -763,6 +928,22 @@ def stage_slices(params: Params) -> dict[str, dict[str, Any]]:
             "batch_size": st.batch_size, "classifier": clf_view}
     out["report.json"] = {"report": params.report.model_dump()}
     return out
+
+
+class SimpleView:
+    """The two fields of a model block the sample slices read (a prior's data set and view)."""
+
+    def __init__(self, dataset: str, view: str):
+        self.dataset, self.view = dataset, view
+
+
+def prior_sampler(params: Params, name: str) -> dict[str, Any]:
+    """What builds prior `name`'s sampler (models/vq_prior.py): its VQ model's architecture and its PixelCNNs."""
+    prior = params.priors[name]
+    vq = params.models[prior.vq_model]
+    return {"family": "vq_prior", "dataset": prior.dataset, "view": vq.view, "vq_model": prior.vq_model,
+            "vq": {k: v for k, v in vq.model_dump().items() if k not in TRAIN_ONLY_KEYS + ("evaluate",)},
+            "prior": {level: a.model_dump() for level, a in prior.model.items()}, "conditional": prior.conditional}
 
 
 def _kid(sm: SampleMetricsConfig, entry: DatasetSampleMetrics) -> dict[str, int]:

@@ -77,6 +77,7 @@ ARGUMENTS = {
     "checkpoint": "model directory written by the train stage",
     "classifier": "directory written by train_classifier",
     "samples": "directory written by the sample stage",
+    "codes": "directory written by extract_codes (codes/<scale>/<vq model>)",
     "real": "directory written by the real_stats stage",
     "records": "root of the records (reports/records)",
     "out": "directory (or, for the report, path without suffix) to write",

@@ -77,19 +77,31 @@ def test_every_reference_names_a_metric_a_stage_writes():
     params = load_params(REPO / "params.yaml", scale="paper")
     families = {cfg.family for cfg in params.models.values()}
     sources = {f: (REPO / f).read_text() for f in [f"src/genlab/workflows/{fam}/evaluate.py" for fam in families]
-               + ["stages/sample_metrics.py", "src/genlab/metrics/sample_quality.py"]}
+               + ["stages/sample_metrics.py", "src/genlab/metrics/sample_quality.py",
+                  "src/genlab/workflows/vq_prior/fit.py"]}
     for ref in REFERENCES:
         if ref.model in ("real_data", "gaussian_noise", "classifier"):  # reference rows: see load_records
             assert ref.ours.startswith(("fid_", "kid_")) or ref.ours == "cas_top1_pct", ref
             assert ref.dataset in params.sample_metrics.datasets, ref
             continue
-        assert ref.model in params.models and params.models[ref.model].dataset == ref.dataset, ref
+        if ref.model in params.priors:  # fit_prior@<prior> writes the prior's figures
+            assert params.priors[ref.model].dataset == ref.dataset, ref
+            written = {"test_bits_per_code", "test_bpd", "test_bpd_uniform_prior", "test_recon_bpd"} | {
+                f"test_{lv}_bits_per_code" for lv in params.priors[ref.model].model}
+            assert all(f'"{k}"' in sources["src/genlab/workflows/vq_prior/fit.py"] for k in written - {
+                f"test_{lv}_bits_per_code" for lv in params.priors[ref.model].model})
+            assert ref.ours.startswith(("fid_", "kid_", "cas_")) or ref.ours in written, ref
+        else:
+            assert ref.model in params.models and params.models[ref.model].dataset == ref.dataset, ref
         if ref.ours.startswith(("fid_", "kid_", "cas_")):
             assert ref.model in params.sample_metrics.models, ref
             assert ref.ours.split("_", 1)[1] in params.sample_metrics.datasets[ref.dataset].networks or \
                 ref.ours.startswith("cas_"), ref
-        else:
+        elif ref.model not in params.priors:
             family = params.models[ref.model].family
+            if family == "vqvae" and ref.ours.endswith(("_perplexity", "_dead_fraction")):  # one key per code level
+                assert 'f"test_{level}_{k}"' in sources["src/genlab/workflows/vqvae/evaluate.py"]
+                continue
             assert f'"{ref.ours}"' in sources[f"src/genlab/workflows/{family}/evaluate.py"], (ref.model, ref.ours)
 
 

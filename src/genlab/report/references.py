@@ -201,6 +201,43 @@ REFERENCES += (
               "test_perplexity"),
 )
 
+# ---- PAPERS.md §4-6: VQ-VAE, VQ-VAE-2 and their PixelCNN priors
+_VQVAE = "van den Oord et al. 2017 (VQ-VAE) §4.1, CIFAR-10 test: VAE 4.51, VQ-VAE 4.67, VIMCO 5.14 (PAPERS.md §4)"
+REFERENCES += (
+    Reference("vqvae_cifar", "cifar10", "test bits/dim, VQ-VAE bound with the uniform prior", "bits/dim", 4.67, _VQVAE,
+              "test_bpd_uniform_prior",
+              note="latents 8x8x10 read as an 8x8 map of 10-d codes, K=512; the paper does not name its decoder "
+                   "likelihood (ours: a discretized logistic per sub-pixel)"),
+    Reference("prior_vqvae_cifar", "cifar10", "test bits/dim, bound with the fitted PixelCNN prior", "bits/dim",
+              None, "no paper figure (the paper's 4.67 uses the uniform prior of training)", "test_bpd"),
+    Reference("prior_vqvae_cifar", "cifar10", "PixelCNN prior NLL of the test codes", "bits/code", None,
+              "no paper figure", "test_bits_per_code"),
+    Reference("vqvae_mnist", "mnist", "test reconstruction MSE (images on [0, 1])", "", None,
+              "no paper figure for MNIST", "test_mse_unit"),
+    Reference("vqvae_mnist", "mnist", "codebook perplexity on the test split", "codes", None,
+              "no paper figure (K=512 at paper scale)", "test_codes_perplexity"),
+    Reference("prior_vqvae_mnist", "mnist", "test bits/dim, bound with the fitted PixelCNN prior", "bits/dim", None,
+              "no paper figure", "test_bpd"),
+    Reference("prior_vqvae_mnist", "mnist", "CAS top-1 (class-conditional prior)", "%", None,
+              "Ravuri & Vinyals 2019 give VQ-VAE-2 54.83 on ImageNet 256 (not comparable); real-data row: the "
+              "classifier's own accuracy", "cas_top1_pct"),
+    Reference("prior_vqvae_mnist", "mnist", "Fréchet classifier distance to the real test split", "", None,
+              "no paper figure (our classifier's features)", "fid_classifier"),
+    Reference("vqvae2_faces", "faces", "test reconstruction MSE (images on [0, 1])", "", 0.0050,
+              "Razavi et al. 2019, ImageNet 256 validation (unconfirmed; PAPERS.md §5)", "test_mse_unit",
+              note="another data set and resolution: context only"),
+    Reference("prior_vqvae2_faces", "faces", "top prior NLL of the test codes", "bits/code", None,
+              "Razavi et al. 2019: top 3.41 on ImageNet validation, unconfirmed and not comparable (nats or bits "
+              "unstated)", "test_top_bits_per_code"),
+    Reference("prior_vqvae2_faces", "faces", "bottom prior NLL of the test codes", "bits/code", None,
+              "Razavi et al. 2019: bottom 3.45 on ImageNet validation, unconfirmed and not comparable",
+              "test_bottom_bits_per_code"),
+    Reference("prior_vqvae2_faces", "faces", "KID (Inception)", "", None, "no paper figure", "kid_inception"),
+    Reference("prior_vqvae2_faces", "faces", "FID (Inception)", "", None,
+              "no paper figure for FFHQ at 256 with two levels", "fid_inception"),
+    Reference("prior_vqvae_cifar", "cifar10", "KID (Inception)", "", None, "no paper figure", "kid_inception"),
+)
+
 DEVIATIONS: dict[str, str] = {
     "vae": "Kingma & Welling train tanh MLPs with Adagrad; we follow seed 002 (ReLU, Adam 1e-3, batch 128, "
            "log-sigma encoder output). Binarization is the model's view (binary_threshold for vae_mlp, see "
@@ -253,6 +290,23 @@ DEVIATIONS: dict[str, str] = {
                   "another test set), the network is narrower (64-d embeddings, 256 units, 128 maxout units) and "
                   "trains with Adam 2e-3 for 3 epochs, since Adadelta needs more updates than the quick budget "
                   "holds.",
+    "vqvae": "van den Oord et al.'s encoder and decoder (two stride-2 4x4 convolutions, two residual blocks, "
+             "256 hidden; K=512, beta 0.25, Adam 2e-4, batch 128) and Razavi et al.'s two levels (the bottom "
+             "quantizer sees the top codes decoded to its resolution; EMA codebooks, decay 0.99). Departures: the "
+             "decoder is a discretized logistic per sub-pixel for both (Razavi et al. use MSE), its mean not "
+             "squashed (a tanh stalls on MNIST's black background); the codebook initialisation (N(0, 1); "
+             "uniform in +-1/K collapsed to a code or two in our quick runs) is ours; the bits/dim run's 'latents 8x8x10' is read as an 8x8 map of 10-d codes; FFHQ is "
+             "modelled at 256x256 with two levels (the paper: 1024x1024, three). Dead-code restarts are an option, "
+             "off at paper scale; the quick faces model turns them on (320 images, 16 epochs: its codebooks "
+             "collapse otherwise). At quick scale the networks are narrow (32 hidden, K=64) and train a few "
+             "hundred steps; MNIST and CIFAR-10's VQ-VAEs use only a handful of codes there.",
+    "vq_prior": "A gated PixelCNN per code level (van den Oord et al. 2016: vertical and horizontal stacks without "
+                "the blind spot, tanh * sigmoid gates, residual and skip connections, a class bias in every gate); "
+                "VQ-VAE-2's top prior adds causal multi-head self-attention after every few layers and its bottom "
+                "prior is conditioned on the top codes through a small convolutional network. Sizes, epochs and "
+                "learning rates are ours (the papers' priors are far larger). Samples are the decoder's mean "
+                "given the sampled codes. The faces prior is unconditional: the stand-in is split by person, so "
+                "no test person is a class the prior saw.",
     "reference": "FID and KID reference rows use the first n test and training images (n in the protocol "
                  "column), in each view a sampling model trains on; seed 001 states neither its sample count nor "
                  "its noise images. Samples are compared with real images in the view their model was trained on "

@@ -125,6 +125,13 @@ def protocol_text(record: dict, ref: Reference) -> str:
         return (f"{p['split']} split, {p['n_test']} images, view {p['view']} ({_data_text(p)}), one fixed "
                 f"dequantization draw; {p['bpd_formula']}, n_dims={p['n_dims']}, alpha={p['alpha']}; "
                 f"{record['values']['train_epochs']} epochs")
+    if record["family"] in ("vqvae", "vq_prior"):
+        shapes = ", ".join(f"{k} {h}x{w}" for k, (h, w) in p["code_shapes"].items())
+        what = (f"prior over the codes of {p['vq_model']}" + (", class-conditional" if p["conditional"] else "")
+                if record["family"] == "vq_prior" else f"codebook {p['codebook']}")
+        return (f"{p['split']} split, {p['n_test']} images, view {p['view']} ({_data_text(p)}); {shapes} maps of "
+                f"K={p['n_codes']} codes, {what}; {p['bpd_formula']}, n_dims={p['n_dims']}; "
+                f"{record['values']['train_epochs']} epochs")
     parts = [f"{p['split']} split, view {p['view']} ({_data_text(p)})"]
     if "niwae" in ref.ours:
         parts.append(f"IWAE k={p['iwae_k']} on {p['n_iwae']} images")
