@@ -7,7 +7,8 @@ Writes <out>/samples.npy: n samples (seeded) in the model's view, mapped to [0, 
 stored as uint8 like an image file; a class-conditional model's labels follow the test
 split's class frequencies (<out>/labels.npy), and its CAS training set (as many labelled
 samples as the classifier saw real images, another seed) goes to <out>/cas_x.npy and
-cas_y.npy. <out>/grid.png shows the first 64.
+cas_y.npy; for a VQ model's prior, <out>/cas_test_recon.npy holds the VQ model's reconstructions of the
+test split (CAS is also measured on them, Ravuri & Vinyals 2019). <out>/grid.png shows the first 64.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def run(args) -> None:
     import json
 
     import numpy as np
+    import torch
 
     from genlab.data.prepared import Prepared
     from genlab.images import save_grid
@@ -57,6 +59,14 @@ def run(args) -> None:
         cas_y = balanced_labels(n_cas, data.labels("train"), data.n_classes)
         np.save(args.out / "cas_x.npy", draw_samples(model, n_cas, p.batch_size, p.seed + 1, cas_y).numpy())
         np.save(args.out / "cas_y.npy", cas_y.numpy())
+        if hasattr(model, "reconstruct"):  # a VQ model's prior: CAS also on its reconstructions of the test split
+            from genlab.data.views import view
+
+            x_test = view(p.model.view).heldout(data.images("test"), "test", p.seed)
+            recon = torch.cat([model.to_unit(model.reconstruct(x_test[i:i + p.batch_size].to(device))).cpu()
+                               for i in range(0, len(x_test), p.batch_size)])
+            print(f"sample {p.name}: reconstructions of the {len(x_test):,} test images (CAS's second test set)")
+            np.save(args.out / "cas_test_recon.npy", (recon * 255).round().to(torch.uint8).numpy())
     save_grid(x[:64].float() / 255, args.out / "grid.png", 8)
     (args.out / "manifest.json").write_text(json.dumps({
         "model": p.name, "n_samples": p.n_samples, "seed": p.seed, "view": p.model.view,

@@ -91,6 +91,15 @@ def run(args) -> None:
                                   "with the classifier block's params",
                          "test": f"real test split ({len(x_test)} images) in view {p.view}"}
         print(f"sample_metrics {p.name}: CAS top-1 {100 * acc:.2f}%")
+        recon_file = args.samples / "cas_test_recon.npy"
+        if recon_file.exists():  # Ravuri & Vinyals 2019: the same classifier on the VQ model's reconstructions
+            x_recon = torch.from_numpy(np.load(recon_file)).float() / 255
+            acc_r = accuracy(clf, x_recon, data.labels("test"), p.classifier.evaluate.batch_size, device)
+            values["cas_recon_accuracy"], values["cas_recon_top1_pct"] = acc_r, 100 * acc_r
+            detail["cas"]["test_recon"] = (f"the VQ model's reconstructions (decoder means) of the {len(x_recon)} "
+                                           "real test images, stored as 8-bit images")
+            hashes["cas_test_recon"] = sha256_file(recon_file)
+            print(f"sample_metrics {p.name}: CAS top-1 on VQ reconstructions of the test images {100 * acc_r:.2f}%")
 
     manifest = json.loads((args.samples / "manifest.json").read_text())
     record = {

@@ -232,7 +232,9 @@ def test_repro_builds_every_output(project):
         assert (root / f"reports/figures/tiny/{m}/samples.png").exists()
         assert (root / f"samples/tiny/{m}/samples.npy").exists()
     cas = json.loads((root / "metrics/tiny/samples/prior_vqvae_mnist.json").read_text())
-    assert 0 <= cas["cas_top1_pct"] <= 100 and "kid_classifier" in cas
+    assert 0 <= cas["cas_top1_pct"] <= 100 and 0 <= cas["cas_recon_top1_pct"] <= 100 and "kid_classifier" in cas
+    recon = np.load(root / "samples/tiny/prior_vqvae_mnist/cas_test_recon.npy")
+    assert recon.shape == (400, 1, 28, 28) and recon.dtype == np.uint8
     assert "kid_inception" in json.loads((root / "metrics/tiny/samples/prior_vqvae2_faces.json").read_text())
     report = (root / "reports/paper_comparison.md").read_text()
     assert "GANs, VAEs and flows compared" in report and "exact density of the dequantized data" in report
@@ -267,7 +269,8 @@ def test_every_stage_is_an_mlflow_run(project):
     runs = mlflow.search_runs(experiment_names=["genlab"])
     tags = set(zip(runs["tags.genlab.stage"], runs["tags.genlab.model"], runs["tags.genlab.scale"]))
     assert tags == ({(s, m, "tiny") for s in ("train", "evaluate") for m in MODELS}
-                    | {("sample_metrics", m, "tiny") for m in SAMPLERS}
+                    | {("sample_metrics", m, "tiny") for m in SAMPLERS + PRIORS}
+                    | {(s, m, "tiny") for s in ("train", "fit_prior") for m in PRIORS}   # its training, its figures
                     | {("real_stats", d, "tiny") for d in DATASETS}
                     | {(s, f"stability-{c}", "tiny") for s in ("train", "stability") for c in CELLS}
                     | {("train", "classifier", "tiny"), ("train_classifier", "classifier", "tiny")})

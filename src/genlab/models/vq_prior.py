@@ -109,6 +109,11 @@ class VQPriorSampler(GenerativeModel):
         codes = self.prior.sample(n, generator, None if labels is None else labels.to(device), naive=naive)
         return self.vq.sample_image(codes)
 
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """The VQ model's reconstructions (decoder means, [-1, 1]) of images x in the eight_bit view."""
+        return self.vq.sample_image(self.vq.encode(x))
+
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:
         return ((x + 1) / 2).clamp(0, 1)
 

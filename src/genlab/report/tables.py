@@ -109,6 +109,9 @@ def protocol_text(record: dict, ref: Reference) -> str:
             return p["text"]
         m = record["sample_metrics"]["cas"]
         return f"classifier trained on {m['train']}; tested on the {m['test']}"
+    if ref.ours == "cas_recon_top1_pct":
+        m = record["sample_metrics"]["cas"]
+        return f"classifier trained on {m['train']}; tested on {m['test_recon']}"
     if record["family"] == "autoencoder":
         return (f"{p['split']} split, {p['n_test']} images ({_data_text(p)}); {p[_AE_PROTOCOL[ref.ours]]}; "
                 f"{record['values']['train_epochs']} pretraining epochs")
