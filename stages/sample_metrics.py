@@ -66,6 +66,13 @@ def run(args) -> None:
         detail[net.name] = {**info, "feature_network": net.description, "weights_sha256": net.weights_sha256,
                             "real_split": "test", "view": p.view, "seconds": time.perf_counter() - start}
         hashes[f"real_{net.name}"] = sha256_file(real_file)
+        if net.class_probs is not None:  # the classifier's own Inception Score (MNIST's classes, not ImageNet's)
+            from genlab.metrics.sample_quality import IS_FORMULA, inception_score
+
+            figs[f"is_{net.name}"], figs[f"is_{net.name}_std"] = inception_score(net.class_probs(x).cpu().numpy(),
+                                                                                    seed=p.seed)
+            values.update({k: figs[k] for k in (f"is_{net.name}", f"is_{net.name}_std")})
+            detail[net.name]["inception_score"] = f"{IS_FORMULA}; p(y|x) of {net.description.split('(')[0].strip()}"
         print(f"sample_metrics {p.name}: " + ", ".join(f"{k} {v:.4g}" for k, v in figs.items())
               + f" ({len(x):,} samples vs {len(real):,} real test images, view {p.view})"
               + (f"; {'; '.join(info['notes'])}" if info["notes"] else ""))

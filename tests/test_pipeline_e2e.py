@@ -233,6 +233,7 @@ def test_repro_builds_every_output(project):
         assert (root / f"samples/tiny/{m}/samples.npy").exists()
     cas = json.loads((root / "metrics/tiny/samples/prior_vqvae_mnist.json").read_text())
     assert 0 <= cas["cas_top1_pct"] <= 100 and 0 <= cas["cas_recon_top1_pct"] <= 100 and "kid_classifier" in cas
+    assert 1 <= cas["is_classifier"] <= 10
     recon = np.load(root / "samples/tiny/prior_vqvae_mnist/cas_test_recon.npy")
     assert recon.shape == (400, 1, 28, 28) and recon.dtype == np.uint8
     assert "kid_inception" in json.loads((root / "metrics/tiny/samples/prior_vqvae2_faces.json").read_text())

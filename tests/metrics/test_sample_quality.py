@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from genlab.pipeline import Section
-from genlab.metrics.sample_quality import compare, noise_images
+from genlab.metrics.sample_quality import compare, inception_score, noise_images
 from genlab.sampling import balanced_labels, draw_samples
 from genlab.models.base import GenerativeModel
 
@@ -82,3 +82,18 @@ def test_noise_images_are_quantised_gaussian_pixels():
     x = noise_images(2000, (1, 4, 4), torch.Generator().manual_seed(0))
     assert x.dtype == torch.uint8
     assert x.float().mean().item() / 255 == pytest.approx(0.5, abs=0.01)
+
+
+def test_inception_score_of_known_predictions():
+    k = 10
+    sure = np.eye(k)[np.repeat(np.arange(k), 100)]      # sure of its class, classes used equally, sorted by class
+    assert inception_score(sure, splits=1) == (pytest.approx(k), pytest.approx(0.0))
+    # split in a random order: a split of one class (score 1) would be the sorted order's artefact
+    assert 9 < inception_score(sure, splits=10)[0] < k
+    same = np.tile(np.full(k, 1 / k), (1000, 1))        # every sample the same p(y|x): no information
+    assert inception_score(same, splits=10)[0] == pytest.approx(1.0)
+    half = np.eye(k)[np.arange(1000) % 2]               # sure, but only two classes: exp(log 2) up to split noise
+    assert inception_score(half, splits=5)[0] == pytest.approx(2.0, abs=0.02)
+    # by hand: two samples p = (0.9, 0.1) and (0.1, 0.9), marginal (0.5, 0.5)
+    kl = 0.9 * np.log(0.9 / 0.5) + 0.1 * np.log(0.1 / 0.5)
+    assert inception_score(np.array([[0.9, 0.1], [0.1, 0.9]]), splits=1)[0] == pytest.approx(np.exp(kl))

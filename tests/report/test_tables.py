@@ -90,10 +90,10 @@ def test_every_reference_names_a_metric_a_stage_writes():
                 f"test_{lv}_bits_per_code" for lv in params.priors[ref.model].model}
             assert all(f'"{k}"' in sources["src/genlab/workflows/vq_prior/fit.py"] for k in written - {
                 f"test_{lv}_bits_per_code" for lv in params.priors[ref.model].model})
-            assert ref.ours.startswith(("fid_", "kid_", "cas_")) or ref.ours in written, ref
+            assert ref.ours.startswith(("fid_", "kid_", "cas_", "is_")) or ref.ours in written, ref
         else:
             assert ref.model in params.models and params.models[ref.model].dataset == ref.dataset, ref
-        if ref.ours.startswith(("fid_", "kid_", "cas_")):
+        if ref.ours.startswith(("fid_", "kid_", "cas_", "is_")):
             assert ref.model in params.sample_metrics.models, ref
             assert ref.ours.split("_", 1)[1] in params.sample_metrics.datasets[ref.dataset].networks or \
                 ref.ours.startswith("cas_"), ref

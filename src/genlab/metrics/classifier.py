@@ -58,3 +58,10 @@ def features(model: LeNetClassifier, x: torch.Tensor, batch_size: int, device: t
     """Penultimate-layer features of images x in [0, 1]: (N, n_features)."""
     model.eval()
     return batched(model.features, x, batch_size, device)
+
+
+def class_probabilities(model: LeNetClassifier, x: torch.Tensor, batch_size: int,
+                        device: torch.device | str = "cpu") -> torch.Tensor:
+    """p(y | x) of images x in [0, 1]: (N, n_classes)."""
+    model.eval()
+    return torch.softmax(batched(model, x, batch_size, device), dim=1)

@@ -27,12 +27,13 @@ class FeatureNetwork:
     description: str
     weights_sha256: str
     extract: Callable[[torch.Tensor], torch.Tensor]
+    class_probs: Callable[[torch.Tensor], torch.Tensor] | None = None  # p(y|x), where the network classifies
 
 
 def classifier_network(cfg, checkpoint: Path, image_shape, n_classes: int, device) -> FeatureNetwork:
     """The pipeline's domain classifier (penultimate-layer features)."""
     from genlab.io import sha256_state
-    from genlab.metrics.classifier import build_classifier, features
+    from genlab.metrics.classifier import build_classifier, class_probabilities, features
     from genlab.pipeline import load_trained
 
     state = load_trained(checkpoint)  # a StageError (one line, exit 2) when unfinished
@@ -40,7 +41,8 @@ def classifier_network(cfg, checkpoint: Path, image_shape, n_classes: int, devic
     model.load_state_dict(state["model"])
     return FeatureNetwork("classifier", f"Fréchet classifier distance ({model.n_features}-d penultimate features of "
                           "the LeNet-style classifier trained by this pipeline)", sha256_state(state["model"]),
-                          lambda x: features(model, x, cfg.evaluate.batch_size, device))
+                          lambda x: features(model, x, cfg.evaluate.batch_size, device),
+                          lambda x: class_probabilities(model, x, cfg.evaluate.batch_size, device))
 
 
 def inception_network(cfg, device) -> FeatureNetwork:
@@ -77,6 +79,25 @@ def save_features(path: Path, features: torch.Tensor) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, features.numpy().astype(np.float32))
+
+
+IS_FORMULA = ("IS = exp(E_x KL(p(y|x) || p(y))), p(y) the mean of p(y|x) over the split; mean and std over "
+              "`splits` equal splits of the samples in a seeded random order (Salimans et al. 2016's protocol, 10 splits)")
+
+
+def inception_score(probs: np.ndarray, splits: int = 10, seed: int = 0) -> tuple[float, float]:
+    """The Inception Score of class probabilities (N, K) (IS_FORMULA): its mean and std over the splits, of
+    the samples in a seeded random order (a conditional model's samples come sorted by label, and a split
+    of one class would score 1). It lies in [1, K]: 1 when every sample gets the same p(y|x), K when each
+    is sure of its class and the classes are used equally."""
+    probs = np.asarray(probs, dtype=np.float64)
+    probs = probs[np.random.default_rng(seed).permutation(len(probs))]
+    scores = []
+    for part in np.array_split(probs, splits):
+        marginal = part.mean(axis=0, keepdims=True)
+        kl = (part * (np.log(np.clip(part, 1e-30, None)) - np.log(np.clip(marginal, 1e-30, None)))).sum(axis=1)
+        scores.append(np.exp(kl.mean()))
+    return float(np.mean(scores)), float(np.std(scores))
 
 
 def compare(features: np.ndarray, real: np.ndarray, network: str, kid_cfg, allow_small: bool,

@@ -224,6 +224,9 @@ REFERENCES += (
     Reference("prior_vqvae_mnist", "mnist", "CAS top-1, tested on the VQ model's reconstructions of the test images",
               "%", None, "Ravuri & Vinyals 2019 (quoted by seed 000): VQ-VAE-2 on ImageNet 256 rises from 54.83 to "
               "58.74 this way (not comparable)", "cas_recon_top1_pct"),
+    Reference("prior_vqvae_mnist", "mnist", "Inception Score in the classifier's p(y|x) (10 classes: at most 10)", "",
+              None, "Razavi et al. 2019 give IS 43.44 with ImageNet Inception at 256 (not comparable)",
+              "is_classifier"),
     Reference("prior_vqvae_mnist", "mnist", "Fréchet classifier distance to the real test split", "", None,
               "no paper figure (our classifier's features)", "fid_classifier"),
     Reference("vqvae2_faces", "faces", "test reconstruction MSE (images on [0, 1])", "", 0.0050,

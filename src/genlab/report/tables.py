@@ -95,12 +95,14 @@ def _data_text(p: dict) -> str:
 
 def protocol_text(record: dict, ref: Reference) -> str:
     p = record["protocol"]
-    if ref.ours.startswith(("fid_", "kid_")):
+    if ref.ours.startswith(("fid_", "kid_", "is_")):
         net = ref.ours.split("_", 1)[1]
         m = record["sample_metrics"][net]
         subject = "images" if record["family"] == "reference" else "samples"
         text = (f"{m['n_samples']} {subject} vs {m['n_real']} real {m['real_split']} images in view {m['view']}; "
                 f"{m['feature_network']}; weights sha256 {m['weights_sha256'][:12]}")
+        if ref.ours.startswith("is_"):
+            text = f"{m['n_samples']} samples; {m['inception_score']}"
         if ref.ours.startswith("kid_"):
             text += f"; KID over {m['kid']['n_subsets']} subsets of {m['kid']['subset_size']}"
         return f"{text}; {_data_text(p)}"
