@@ -1,30 +1,25 @@
 """The real pipeline at tiny scale in a temporary clone: `dvc repro`, caching, exact invalidation, resume, scales.
 
-The clone reads canonical-format MNIST (IDX files this test writes), CIFAR-10's embedded
-stand-in (the pinned scikit-image wheel from PyPI, cached in ~/.cache/genlab like any
-run) and a small TorchScript stand-in for Inception, so it runs in minutes on a CPU.
-Tests run in file order and share one clone.
+The clone (tests/e2e_clone.py) holds every family but the VQ models, which have their own
+clone in tests/test_pipeline_e2e_vq.py so that the two files run side by side. Tests run in
+file order and share one clone.
 """
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 
-from tests.conftest import REPO, write_canonical_mnist
+from tests.e2e_clone import Project, drop, make_clone, stages_run
 
 pytestmark = pytest.mark.slow
 VAE_MODELS = ("vae_mlp", "vae_mlp_sbin", "vae_mlp_z2", "vae_conv", "vae_conv_cond", "vae_conv_cifar")
@@ -33,113 +28,33 @@ FLOW_MODELS = ("realnvp_mnist", "realnvp_cifar")
 GAN_MODELS = ("gan_mlp", "dcgan", "wgan", "vae_gan")   # the clone drops dcgan_cifar: dcgan's code at 32x32
 SAMPLERS = VAE_MODELS + FLOW_MODELS + GAN_MODELS  # sample@ and sample_metrics@
 TEXT_MODELS = ("gru_encdec",)
-VQ_MODELS = ("vqvae_mnist", "vqvae2_faces")   # the clone drops vqvae_cifar: vqvae_mnist's code at 32x32 colour
-PRIORS = ("prior_vqvae_mnist", "prior_vqvae2_faces")   # fit_prior@, sample@ and sample_metrics@
-MODELS = VAE_MODELS + AE_MODELS + FLOW_MODELS + GAN_MODELS + TEXT_MODELS + VQ_MODELS
+MODELS = VAE_MODELS + AE_MODELS + FLOW_MODELS + GAN_MODELS + TEXT_MODELS
 # stability@: the clone keeps two generators (a DCGAN one without batch norm, the MLP one with a DCGAN critic)
 CELLS = tuple(f"{o}-{g}" for o in ("gan", "wgan") for g in ("dcgan_nobn", "mlp"))
-DATASETS = ("mnist", "cifar10", "faces")     # image data sets (real_stats@)
+DATASETS = ("mnist", "cifar10")     # image data sets (real_stats@)
 TEXT_DATASETS = ("wmt14_enfr",)
-
-
-class StandInInception(torch.nn.Module):
-    """(N, 3, 299, 299) -> (N, 6): per-channel means and stds; the Inception plumbing without its cost."""
-
-    def forward(self, x):
-        return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)
-
-
-def _files_to_copy() -> list[str]:
-    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
-                         capture_output=True, text=True, check=True).stdout
-    return [f for f in out.split("\0") if f and (REPO / f).is_file()]
-
-
-class Project:
-    def __init__(self, root: Path, env: dict[str, str]):
-        self.root, self.env = root, env
-
-    def run(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run(cmd, cwd=self.root, env=self.env, capture_output=True, text=True)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-        return proc
-
-    def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return self.run(str(Path(sys.executable).parent / "dvc"), *args, check=check)
-
-    def edit_params(self, mutate) -> None:
-        path = self.root / "params.yaml"
-        raw = yaml.safe_load(path.read_text())
-        mutate(raw)
-        path.write_text(yaml.safe_dump(raw, sort_keys=False))
-
-    def commit(self, message: str) -> None:
-        self.run("git", "add", "-A")
-        self.run("git", "commit", "-qm", message, "--allow-empty")
-
-
-def _stages_run(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output)) - {"resolve"}
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Project:
-    root = tmp_path_factory.mktemp("clone")
-    for rel in _files_to_copy():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / rel, root / rel)
-    for committed in ("metrics", "reports/records"):           # start without committed results
-        shutil.rmtree(root / committed, ignore_errors=True)
-    for f in ("paper_comparison.md", "paper_comparison.csv"):
-        (root / "reports" / f).unlink(missing_ok=True)
-    (root / "dvc.lock").unlink(missing_ok=True)
-    raw_root = write_canonical_mnist(tmp_path_factory.mktemp("mnist"), n_train=12_200, n_test=400)
-    standin = tmp_path_factory.mktemp("inception") / "standin.pt"
-    torch.jit.script(StandInInception()).save(str(standin))
-    env = dict(os.environ)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)   # bytecode beside the sources must not disturb DVC (.dvcignore)
-    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-               PYTHONPATH=str(root / "src"),     # the clone runs its own sources, not the editable install's
-               MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
-               GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t",
-               PYTHONUNBUFFERED="1")
-    p = Project(root, env)
+    def trim(raw):   # the VQ family has its own clone (tests/test_pipeline_e2e_vq.py)
+        drop(raw, models=("ae_wd", "dae_g", "dae_b", "dcgan_cifar") + tuple(m for m in raw["models"]
+                                                                             if raw["models"][m]["family"] == "vqvae"),
+             priors=tuple(raw["priors"]), datasets=("faces",), generators=("dcgan",))
 
-    def tiny(raw):
-        raw["scale"] = "tiny"
-        for dropped in ("ae_wd", "dae_g", "dae_b", "dcgan_cifar"):
-            del raw["models"][dropped]
-        del raw["sample_metrics"]["models"]["dcgan_cifar"]
-        del raw["models"]["vqvae_cifar"]
-        del raw["priors"]["prior_vqvae_cifar"]
-        del raw["codes"]["models"]["vqvae_cifar"]
-        del raw["sample_metrics"]["models"]["prior_vqvae_cifar"]
-        del raw["stability"]["generators"]["dcgan"]
-        raw["datasets"]["mnist"]["overrides"]["tiny"] = {
-            "source": "canonical", "canonical_root": str(raw_root), "download": False,
-            "n_train": 2000, "n_valid": 500, "n_test": 400}
-        raw["sample_metrics"]["overrides"]["tiny"]["inception"] = {"weights": "path", "path": str(standin)}
-        # `paper` as small as tiny, so that switching scales (the last test) costs seconds
-        for block in [raw["datasets"][d] for d in DATASETS + TEXT_DATASETS] + [raw["models"][m] for m in MODELS] + [
-                raw["classifier"], raw["sample_metrics"], raw["runtime"], raw["stability"]] + [
-                raw["priors"][m] for m in PRIORS]:
-            block["overrides"]["paper"] = copy.deepcopy(block["overrides"]["tiny"])
-    p.edit_params(tiny)
-    p.run("git", "init", "-q")
-    p.commit("clone")
-    return p
+    return make_clone(tmp_path_factory, trim, lambda raw: [raw["datasets"][d] for d in DATASETS + TEXT_DATASETS] + [
+        raw["models"][m] for m in MODELS] + [raw["classifier"], raw["sample_metrics"], raw["runtime"],
+                                             raw["stability"]])
 
 
 def test_repro_builds_every_output(project):
     start = time.perf_counter()
     out = project.dvc("repro").stdout
     elapsed = time.perf_counter() - start
-    assert _stages_run(out) == ({"train_classifier", "report"} | {f"prepare@{d}" for d in DATASETS + TEXT_DATASETS}
+    assert stages_run(out) == ({"train_classifier", "report"} | {f"prepare@{d}" for d in DATASETS + TEXT_DATASETS}
                                 | {f"real_stats@{d}" for d in DATASETS}
                                 | {f"{s}@{m}" for s in ("train", "evaluate") for m in MODELS}
-                                | {f"{s}@{m}" for s in ("sample", "sample_metrics") for m in SAMPLERS + PRIORS}
-                                | {f"extract_codes@{m}" for m in VQ_MODELS} | {f"fit_prior@{m}" for m in PRIORS}
+                                | {f"{s}@{m}" for s in ("sample", "sample_metrics") for m in SAMPLERS}
                                 | {f"stability@{c}" for c in CELLS})
     root = project.root
     assert json.loads((root / "data/tiny/mnist/manifest.json").read_text())["counts"]["test"] == 400
@@ -206,37 +121,6 @@ def test_repro_builds_every_output(project):
     assert 0 <= gru["values"]["test_bleu"] <= 100 and gru["values"]["copy_source_bleu"] > 0
     assert gru["values"]["test_perplexity"] > 1 and len(gru["examples"]) > 0
     assert (root / "reports/figures/tiny/gru_encdec/phrase_map.png").exists()
-    faces = json.loads((root / "data/tiny/faces/manifest.json").read_text())
-    assert faces["image_shape"] == [1, 32, 32] and faces["counts"] == {"train": 320, "valid": 30, "test": 50}
-    assert "NOT FFHQ" in faces["stand_in"]
-    for m in VQ_MODELS:   # stage 1: codes, reconstructions, codebook use
-        values = json.loads((root / f"metrics/tiny/{m}.json").read_text())
-        record = json.loads((root / f"reports/records/tiny/{m}.json").read_text())
-        levels = record["protocol"]["levels"]
-        assert all(1 <= values[f"test_{lv}_perplexity"] <= 16 for lv in levels)
-        assert values["test_bpd_uniform_prior"] > values["test_recon_bpd"] > 0
-        manifest = json.loads((root / f"codes/tiny/{m}/manifest.json").read_text())
-        assert manifest["levels"] == levels and manifest["counts"] == (
-            {"train": 2000, "valid": 500, "test": 400} if m == "vqvae_mnist" else faces["counts"])
-        for lv, shape in manifest["code_shapes"].items():
-            codes = np.load(root / f"codes/tiny/{m}/test_{lv}.npy")
-            assert codes.shape == (manifest["counts"]["test"], *shape) and 0 <= codes.min() <= codes.max() < 16
-    assert json.loads((root / "reports/records/tiny/vqvae2_faces.json").read_text())["protocol"]["code_shapes"] == {
-        "top": [4, 4], "bottom": [8, 8]}
-    for m in PRIORS:      # stage 2: the prior's NLL, the bound and its samples scored like any generator's
-        values = json.loads((root / f"metrics/tiny/{m}.json").read_text())
-        record = json.loads((root / f"reports/records/tiny/{m}.json").read_text())
-        n_pos, d = sum(h * w for h, w in record["protocol"]["code_shapes"].values()), record["protocol"]["n_dims"]
-        assert values["test_bpd_uniform_prior"] - values["test_recon_bpd"] == pytest.approx(n_pos * 4 / d)
-        assert values["test_bpd"] == pytest.approx(values["test_recon_bpd"] + values["test_bits_per_code"] * n_pos / d)
-        assert (root / f"reports/figures/tiny/{m}/samples.png").exists()
-        assert (root / f"samples/tiny/{m}/samples.npy").exists()
-    cas = json.loads((root / "metrics/tiny/samples/prior_vqvae_mnist.json").read_text())
-    assert 0 <= cas["cas_top1_pct"] <= 100 and 0 <= cas["cas_recon_top1_pct"] <= 100 and "kid_classifier" in cas
-    assert 1 <= cas["is_classifier"] <= 10
-    recon = np.load(root / "samples/tiny/prior_vqvae_mnist/cas_test_recon.npy")
-    assert recon.shape == (400, 1, 28, 28) and recon.dtype == np.uint8
-    assert "kid_inception" in json.loads((root / "metrics/tiny/samples/prior_vqvae2_faces.json").read_text())
     report = (root / "reports/paper_comparison.md").read_text()
     assert "GANs, VAEs and flows compared" in report and "exact density of the dequantized data" in report
     assert "The WGAN paper's stability matrix" in report and "rho(EM estimate, FID)" in report
@@ -270,8 +154,7 @@ def test_every_stage_is_an_mlflow_run(project):
     runs = mlflow.search_runs(experiment_names=["genlab"])
     tags = set(zip(runs["tags.genlab.stage"], runs["tags.genlab.model"], runs["tags.genlab.scale"]))
     assert tags == ({(s, m, "tiny") for s in ("train", "evaluate") for m in MODELS}
-                    | {("sample_metrics", m, "tiny") for m in SAMPLERS + PRIORS}
-                    | {(s, m, "tiny") for s in ("train", "fit_prior") for m in PRIORS}   # its training, its figures
+                    | {("sample_metrics", m, "tiny") for m in SAMPLERS}
                     | {("real_stats", d, "tiny") for d in DATASETS}
                     | {(s, f"stability-{c}", "tiny") for s in ("train", "stability") for c in CELLS}
                     | {("train", "classifier", "tiny"), ("train_classifier", "classifier", "tiny")})
@@ -284,7 +167,7 @@ def test_every_stage_is_an_mlflow_run(project):
 def test_second_repro_does_nothing(project):
     project.commit("first repro")
     out = project.dvc("repro").stdout
-    assert _stages_run(out) == set()
+    assert stages_run(out) == set()
     assert "Data and pipelines are up to date" in out
 
 
@@ -302,7 +185,7 @@ def test_editing_fid_code_and_an_evaluate_param_retrains_nothing(project):
     fid.write_text(fid.read_text() + "\n# an edit that changes no behaviour\n")
     project.edit_params(lambda raw: raw["models"]["vae_mlp"]["overrides"]["tiny"]["evaluate"].update(iwae_k=6))
     out = project.dvc("repro").stdout
-    ran = _stages_run(out)
+    ran = stages_run(out)
     assert not any(s.startswith(("train", "prepare", "sample@")) for s in ran), ran
     assert "evaluate@vae_mlp" in ran and "evaluate@vae_conv" not in ran
     assert {f"sample_metrics@{m}" for m in SAMPLERS} <= ran and {"real_stats@mnist", "report"} <= ran
@@ -312,7 +195,7 @@ def test_editing_fid_code_and_an_evaluate_param_retrains_nothing(project):
 def test_changing_a_vae_conv_param_reruns_only_its_stages(project):
     project.edit_params(lambda raw: raw["models"]["vae_conv"]["overrides"]["tiny"]["train"].update(lr=2e-3))
     out = project.dvc("repro").stdout
-    assert _stages_run(out) == {"train@vae_conv", "evaluate@vae_conv", "sample@vae_conv",
+    assert stages_run(out) == {"train@vae_conv", "evaluate@vae_conv", "sample@vae_conv",
                                 "sample_metrics@vae_conv", "report"}
     project.commit("vae_conv lr")
 
@@ -320,7 +203,7 @@ def test_changing_a_vae_conv_param_reruns_only_its_stages(project):
 def test_changing_a_finetune_param_reuses_the_pretraining(project):
     project.edit_params(lambda raw: raw["models"]["ae"]["overrides"]["tiny"]["finetune"].update(lr=0.05))
     out = project.dvc("repro").stdout
-    assert _stages_run(out) == {"train@ae", "evaluate@ae", "report"}
+    assert stages_run(out) == {"train@ae", "evaluate@ae", "report"}
     assert "checkpoints/pretrain.pt is complete" in out
     assert "finetune.pt: made with another config, data or code; training from scratch" in out
     project.commit("ae finetune lr")
@@ -386,7 +269,7 @@ def test_another_scale_keeps_the_first_scales_results(project):
     project.commit("tiny results")
     # one model at the other scale (every model would only repeat the same DVC mechanics for minutes)
     out = project.dvc("exp", "run", "-S", "scale=paper", "evaluate@vae_mlp").stdout
-    assert _stages_run(out) == {"prepare@mnist", "train@vae_mlp", "evaluate@vae_mlp"}
+    assert stages_run(out) == {"prepare@mnist", "train@vae_mlp", "evaluate@vae_mlp"}
     root = project.root
     for m in MODELS:  # committed metrics of the first scale stay beside the new scale's
         assert (root / f"metrics/tiny/{m}.json").exists(), "the other scale's metrics were removed"

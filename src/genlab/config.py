@@ -801,7 +801,10 @@ def _resolve_priors(raw: Mapping, scale: str, models: Mapping, datasets: Mapping
             raise ConfigError(f"{PARAMS_FILE}: codes.models.{name} = {ds!r}: expected {models[name].dataset!r}, "
                               f"the data set of models.{name}")
     priors = {}
-    for name, block in _mapping(raw, "priors").items():
+    declared = raw.get("priors")
+    if not isinstance(declared, Mapping):  # may be empty: a pipeline without VQ models has no priors
+        raise ConfigError(f"{PARAMS_FILE}: priors = {declared!r}: expected a mapping of name -> block")
+    for name, block in declared.items():
         if name in models:
             raise ConfigError(f"{PARAMS_FILE}: priors.{name}: also a key of models; a prior needs its own name "
                               "(both write models/<scale>/<name>)")

@@ -303,8 +303,8 @@ DEVIATIONS: dict[str, str] = {
              "squashed (a tanh stalls on MNIST's black background); the codebook initialisation (N(0, 1); "
              "uniform in +-1/K collapsed to a code or two in our quick runs) is ours; the bits/dim run's 'latents 8x8x10' is read as an 8x8 map of 10-d codes; FFHQ is "
              "modelled at 256x256 with two levels (the paper: 1024x1024, three). Dead-code restarts are an option, "
-             "off at paper scale; the quick faces model turns them on (320 images, 16 epochs: its codebooks "
-             "collapse otherwise). At quick scale the networks are narrow (32 hidden, K=64) and train a few "
+             "off at paper scale; the tiny and quick models turn them on (a few hundred steps: their codebooks "
+             "collapse to one or a few codes otherwise). At quick scale the networks are narrow (32 hidden, K=64) and train a few "
              "hundred steps; MNIST and CIFAR-10's VQ-VAEs use only a handful of codes there.",
     "vq_prior": "A gated PixelCNN per code level (van den Oord et al. 2016: vertical and horizontal stacks without "
                 "the blind spot, tanh * sigmoid gates, residual and skip connections, a class bias in every gate); "
