@@ -107,8 +107,9 @@ def make_clone(tmp_path_factory, trim: Callable[[dict], None], paper_like_tiny: 
     return p
 
 
-def drop(raw: dict, models=(), priors=(), datasets=(), generators=()) -> None:
-    """Remove models, priors, data sets and stability generators from params.yaml, with every entry naming them."""
+def drop(raw: dict, models=(), priors=(), datasets=(), generators=(), objectives=()) -> None:
+    """Remove models, priors, data sets and stability generators and objectives from params.yaml, with every
+    entry naming them (overrides included)."""
     for m in models:
         del raw["models"][m]
         raw["codes"]["models"].pop(m, None)
@@ -122,5 +123,9 @@ def drop(raw: dict, models=(), priors=(), datasets=(), generators=()) -> None:
         sm["datasets"].pop(d, None)
         for scale in sm["overrides"].values():
             (scale or {}).get("datasets", {}).pop(d, None)
-    for g in generators:
-        del raw["stability"]["generators"][g]
+    st = raw["stability"]
+    for axis, names in (("generators", generators), ("objectives", objectives)):
+        for name in names:
+            del st[axis][name]
+            for scale in st["overrides"].values():
+                (scale or {}).get(axis, {}).pop(name, None)

@@ -22,8 +22,7 @@ def project(tmp_path_factory) -> Project:
     def trim(raw):
         drop(raw, models=tuple(m for m in raw["models"] if m not in VQ_MODELS),
              priors=tuple(m for m in raw["priors"] if m not in PRIORS), datasets=("cifar10", "wmt14_enfr"),
-             generators=("dcgan", "dcgan_nobn"))
-        del raw["stability"]["objectives"]["wgan"]   # the matrix needs a cell: one, gan-mlp
+             generators=("dcgan", "dcgan_nobn"), objectives=("wgan",))   # the matrix needs a cell: one, gan-mlp
 
     return make_clone(tmp_path_factory, trim, lambda raw: [raw["datasets"][d] for d in DATASETS] + [
         raw["models"][m] for m in VQ_MODELS] + [raw["priors"][m] for m in PRIORS] + [
@@ -89,7 +88,7 @@ def test_a_prior_param_reruns_stage_two_only(project):
     out = project.dvc("repro").stdout
     assert stages_run(out) == {"fit_prior@prior_vqvae_mnist", "sample@prior_vqvae_mnist",
                                "sample_metrics@prior_vqvae_mnist", "report"}
-    assert "train vqvae" not in out and "extract_codes" not in out   # stage 1 and its codes are reused
+    assert "Stage 'extract_codes@vqvae_mnist' didn't change, skipping" in out   # stage 1 and its codes reused
 
 
 def test_a_vq_param_reruns_its_codes_and_prior(project):
