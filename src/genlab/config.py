@@ -902,21 +902,21 @@ def stage_slices(params: Params) -> dict[str, dict[str, Any]]:
     for name in sm.models:
         if name in params.priors:
             arch = prior_sampler(params, name)
-            cfg = SimpleView(dataset=params.priors[name].dataset, view=arch["view"])
             conditional = params.priors[name].conditional
         else:
             cfg = params.models[name]
             arch = {k: v for k, v in cfg.model_dump().items() if k not in TRAIN_ONLY_KEYS + ("evaluate",)}
             conditional = bool(getattr(cfg.model, "conditional", False))
-        entry = sm.datasets[cfg.dataset]
+        dataset, model_view = arch["dataset"], arch["view"]
+        entry = sm.datasets[dataset]
         cas = conditional and "classifier" in entry.networks
         # CAS trains the classifier on as many labelled samples as it saw real images (None: the whole split)
         out[f"sample/{name}.json"] = {**common, "name": name, "model": arch, "n_samples": entry.n_samples,
                                       "batch_size": sm.batch_size, "cas": cas,
                                       "n_cas": params.classifier.train.n_train if cas else None}
         out[f"sample_metrics/{name}.json"] = {
-            **common, "name": name, "dataset": cfg.dataset, "view": comparison_view(cfg.view),
-            "model_view": cfg.view, "networks": entry.networks,
+            **common, "name": name, "dataset": dataset, "view": comparison_view(model_view),
+            "model_view": model_view, "networks": entry.networks,
             "allow_small_sample": sm.allow_small_sample,
             "kid": _kid(sm, entry),
             "inception": sm.inception.model_dump() if "inception" in entry.networks else None,
@@ -931,13 +931,6 @@ def stage_slices(params: Params) -> dict[str, dict[str, Any]]:
             "batch_size": st.batch_size, "classifier": clf_view}
     out["report.json"] = {"report": params.report.model_dump()}
     return out
-
-
-class SimpleView:
-    """The two fields of a model block the sample slices read (a prior's data set and view)."""
-
-    def __init__(self, dataset: str, view: str):
-        self.dataset, self.view = dataset, view
 
 
 def prior_sampler(params: Params, name: str) -> dict[str, Any]:
