@@ -32,7 +32,8 @@ def run(args) -> None:
         from genlab.data import text
 
         manifest = text.write(args.out, splits, source, p.name, module.LANGUAGES, cfg.vocab_size, cfg.max_length,
-                              limits, module.PLACEHOLDER.pattern)
+                              limits, module.PLACEHOLDER.pattern, min_count=cfg.min_count,
+                              copy_unks=cfg.copy_unks)
         counts, vocab = manifest["counts"], manifest["vocab"]
         print(f"prepare {p.name}: wrote {args.out} (train {counts['train']}, valid {counts['valid']}, test "
               f"{counts['test']} pairs; vocabularies " + ", ".join(

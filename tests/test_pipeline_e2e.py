@@ -115,11 +115,13 @@ def test_repro_builds_every_output(project):
     assert wgan["train_em_estimate"] == pytest.approx(-wgan["train_critic_loss"])
     text = json.loads((root / "data/tiny/wmt14_enfr/manifest.json").read_text())
     assert text["kind"] == "text" and text["counts"]["train"] == 1500 and "NOT WMT'14" in text["stand_in"]
-    assert text["vocab"]["en"]["size"] <= 2004 and set(text["bad_input"]) >= {"pairs_read", "duplicates"}
+    assert text["vocab"]["en"]["size"] <= 2004 + 4 and set(text["bad_input"]) >= {"pairs_read", "duplicates"}
+    assert text["copy_unks"] == 4 and text["numbered_unknown_source_words"]["test"] > 0   # tiny copies, as quick
     gru = json.loads((root / "reports/records/tiny/gru_encdec.json").read_text())
     assert gru["protocol"]["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
     assert 0 <= gru["values"]["test_bleu"] <= 100 and gru["values"]["copy_source_bleu"] > 0
     assert gru["values"]["test_perplexity"] > 1 and len(gru["examples"]) > 0
+    assert 0 <= gru["values"]["test_bleu_without_copy"] <= 100 and gru["protocol"]["copy_unks"] == 4
     assert (root / "reports/figures/tiny/gru_encdec/phrase_map.png").exists()
     report = (root / "reports/paper_comparison.md").read_text()
     assert "GANs, VAEs and flows compared" in report and "exact density of the dequantized data" in report

@@ -151,6 +151,9 @@ class Wmt14Config(SplitLimits):
     train_corpora: list[ParallelCorpus] = Field(description="canonical: line-aligned training corpora")
     embedded: EmbeddedCatalogs
     vocab_size: int = Field(gt=0, description="most frequent training tokens kept per side (the paper: 15000)")
+    min_count: int = Field(ge=1, description="a training token seen fewer times is <unk> (the paper: 1, no floor)")
+    copy_unks: int = Field(ge=0, le=100, description="numbered copyable unknowns <unk1>..<unkK> (Luong et al. 2015);"
+                                                      " 0: one <unk> as in the paper")
     max_length: int = Field(gt=0, description="pairs with a side longer than this many tokens are dropped")
 
 
@@ -417,6 +420,8 @@ class GRUTrainConfig(TrainConfig):
     optimizer: Literal["adadelta", "adam"] = "adadelta"
     rho: float = Field(default=0.95, gt=0, lt=1, description="adadelta")
     eps: float = Field(default=1e-6, gt=0, description="adadelta")
+    sort_k_batches: Optional[int] = Field(default=None, gt=0, description="regroup every k batches by length "
+                                                                         "(genlab.data.text.PairBatches); null: off")
 
 
 class GRUEvaluateConfig(Strict):

@@ -150,3 +150,75 @@ def test_the_model_and_the_prepared_format_agree_on_the_special_ids():
     batch = text.PairBatches([[5, 6], [7]], [[8], [9, 10]])
     src, tgt = batch[[0, 1]]
     assert src.tolist() == [[5, 6], [7, text.PAD]] and tgt.tolist() == [[8, text.EOS, text.PAD], [9, 10, text.EOS]]
+
+
+def test_copyable_unknowns_are_numbered_per_sentence_tied_to_the_target_and_restored(tmp_path):
+    """Luong et al. 2015's copyable model: words seen once in training (min_count 2) are unknown; a source's
+    distinct unknowns become <unk1>, <unk2> in order (after copy_unks of them, plain <unk>), a target word
+    identical to one gets the same id, any other unknown target word is <unk>."""
+    pairs = {"train": [("Open Paris", "Ouvrir Paris"), ("Open file", "Ouvrir fichier"), ("file", "fichier")],
+             "valid": [("Open Lyon Nice Lyon Brest", "Ouvrir Nice Lyon Rennes Brest")],
+             "test": [("Nice", "Nice")]}
+    manifest = text.write(tmp_path / "out", pairs, {"source": "test"}, "wmt14_enfr", ("en", "fr"), vocab_size=10,
+                          max_length=8, limits={}, protect=None, min_count=2, copy_unks=2)
+    data = text.PreparedText(tmp_path / "out")
+    en, fr = data.vocab("en"), data.vocab("fr")
+    assert en == list(text.SPECIALS) + ["<unk1>", "<unk2>", "Open", "file"]           # "Paris" seen once
+    assert fr == list(text.SPECIALS) + ["<unk1>", "<unk2>", "Ouvrir", "fichier"]
+    assert [en[i] for i in data.sentences("train", "en")[0]] == ["Open", "<unk1>"]
+    assert [fr[i] for i in data.sentences("train", "fr")[0]] == ["Ouvrir", "<unk1>"]    # Paris = Paris: tied
+    # Lyon is <unk1> both times, Nice <unk2>, Brest the third unknown: plain <unk>; Rennes is not in the source
+    assert [en[i] for i in data.sentences("valid", "en")[0]] == ["Open", "<unk1>", "<unk2>", "<unk1>", "<unk>"]
+    assert [fr[i] for i in data.sentences("valid", "fr")[0]] == ["Ouvrir", "<unk2>", "<unk1>", "<unk>", "<unk>"]
+    assert data.numbered_unknowns("valid") == [["Lyon", "Nice"]] and data.numbered_unknowns("train")[1] == []
+    assert manifest["copy_unks"] == 2 and manifest["numbered_unknown_source_words"]["valid"] == 2
+    assert [data.is_unknown(i) for i in range(len(fr))] == [False, True, False, False, True, True, False, False]
+    translation = ["Ouvrir", "<unk2>", "<unk1>", "<unk>", "<unk3>"]                     # <unk3>: no third word
+    assert text.restore_unknowns(translation, ["Lyon", "Nice"]) == ["Ouvrir", "Nice", "Lyon", "<unk>", "<unk3>"]
+
+
+def test_without_copyable_unknowns_the_vocabulary_is_the_papers(tmp_path):
+    pairs = {"train": [("Open Paris", "Ouvrir Paris")], "valid": [("Open", "Ouvrir")], "test": [("Lyon", "Lyon")]}
+    text.write(tmp_path / "out", pairs, {"source": "test"}, "wmt14_enfr", ("en", "fr"), vocab_size=10,
+               max_length=8, limits={}, protect=None)
+    data = text.PreparedText(tmp_path / "out")
+    assert data.vocab("en") == list(text.SPECIALS) + ["Open", "Paris"]
+    assert data.sentences("test", "en")[0].tolist() == [text.UNK] and data.numbered_unknowns("test") == [[]]
+    assert not (tmp_path / "out" / "test.en.unk.txt").exists() and not data.is_unknown(4)
+
+
+def test_regrouped_batches_keep_every_pair_once_pad_less_and_replay_from_the_generator_state():
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(1, 30, (200,), generator=g).tolist()
+    data = text.PairBatches([[5] * n for n in lengths], [[6] * n for n in lengths], sort_k_batches=5)
+    order = torch.randperm(200, generator=g).tolist()
+    batches = [order[i:i + 16] for i in range(0, 200, 16)]
+    state = g.get_state()
+    regrouped = data.regroup(batches, g)
+    assert sorted(i for b in regrouped for i in b) == list(range(200))
+    assert sorted(len(b) for b in regrouped) == sorted(len(b) for b in batches)
+
+    def padded(bs):   # target positions the batches pad
+        return sum(len(b) * max(lengths[i] for i in b) - sum(lengths[i] for i in b) for b in bs)
+    assert padded(regrouped) < padded(batches) / 3
+    g.set_state(state)
+    assert data.regroup(batches, g) == regrouped                     # a resumed epoch redraws the same batches
+    assert text.PairBatches([[5]], [[6]]).regroup(batches, g) == batches   # off: unchanged
+
+
+def test_a_known_source_word_the_decoder_cannot_write_but_training_targets_hold_verbatim_is_copyable(tmp_path):
+    """'Honduras' is frequent enough in English (min_count 2) but seen once in French: it is copied; 'open' is
+    never written verbatim on the French side, so it stays a source word."""
+    pairs = {"train": [("Honduras", "Honduras"), ("open Honduras", "ouvrir le pays"), ("open", "ouvrir"),
+                       ("open", "ouvrir")],
+             "valid": [("open", "ouvrir")], "test": [("open Honduras", "ouvrir Honduras")]}
+    text.write(tmp_path / "out", pairs, {"source": "test"}, "wmt14_enfr", ("en", "fr"), vocab_size=10,
+               max_length=8, limits={}, protect=None, min_count=2, copy_unks=1)
+    data = text.PreparedText(tmp_path / "out")
+    en, fr = data.vocab("en"), data.vocab("fr")
+    assert "Honduras" in en and "Honduras" not in fr and "open" in en
+    assert [en[i] for i in data.sentences("test", "en")[0]] == ["open", "<unk1>"]
+    assert [fr[i] for i in data.sentences("test", "fr")[0]] == ["ouvrir", "<unk1>"]
+    assert data.numbered_unknowns("test") == [["Honduras"]]

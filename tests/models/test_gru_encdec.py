@@ -140,3 +140,38 @@ def test_batched_beam_search_equals_one_sentence_at_a_time(length_penalty):
              for s in sentences]
     assert together == alone
     assert all(EOS not in t and PAD not in t for t in together)
+
+
+def test_a_run_with_length_regrouped_batches_resumes_mid_epoch_bit_identically(tmp_path):
+    from genlab.data.text import PairBatches
+    from genlab.training.loop import Trainer
+
+    g = torch.Generator().manual_seed(0)
+    src = [torch.randint(4, 9, (int(n),), generator=g).tolist() for n in torch.randint(1, 7, (40,), generator=g)]
+    tgt = [torch.randint(4, 7, (int(n),), generator=g).tolist() for n in torch.randint(1, 7, (40,), generator=g)]
+
+    def trainer(where):
+        torch.manual_seed(0)
+        model = GRUEncoderDecoder(9, 7, embed=4, hidden=6, maxout=5, pool=2)
+        return Trainer(model, {"model": torch.optim.Adam(model.parameters(), lr=1e-2)},
+                       PairBatches(src, tgt, sort_k_batches=3), batch_size=8, epochs=2,
+                       checkpoint_path=where / "ckpt.pt", fingerprint="fp", checkpoint_every=2, log=lambda s: None)
+
+    straight = trainer(tmp_path / "a")
+    straight.fit()
+    dying = trainer(tmp_path / "b")
+    real_step = dying.model.training_step
+
+    def step(batch, n, opt):
+        if n == 7:   # inside epoch 2 (5 batches an epoch), after the checkpoint at step 6
+            raise RuntimeError("killed")
+        return real_step(batch, n, opt)
+    dying.model.training_step = step
+    with pytest.raises(RuntimeError, match="killed"):
+        dying.fit()
+    resumed = trainer(tmp_path / "b")
+    torch.manual_seed(5)
+    assert resumed.restore() and resumed.batch_in_epoch == 1
+    resumed.fit()
+    for key, value in straight.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0)

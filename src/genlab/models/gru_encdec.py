@@ -123,7 +123,11 @@ class GRUEncoderDecoder(Trainable):
 
     def output_logits(self, h: torch.Tensor, prev_embedded: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Deep output with maxout: logits G maxout(O_h h' + O_y e(y_{t-1}) + O_c c), any leading shape."""
-        s = self.O_h(h) + self.O_y(prev_embedded) + self.O_c(c)
+        return self.deep_output(h, prev_embedded, self.O_c(c))
+
+    def deep_output(self, h: torch.Tensor, prev_embedded: torch.Tensor, c_term: torch.Tensor) -> torch.Tensor:
+        """`output_logits` with the O_c c term given (decoding computes it once per sentence)."""
+        s = self.O_h(h) + self.O_y(prev_embedded) + c_term
         s = s.view(*s.shape[:-1], -1, self.pool).amax(-1)
         return self.G(s)
 
@@ -160,58 +164,77 @@ class GRUEncoderDecoder(Trainable):
                     length_penalty: float = 0.0) -> list[list[int]]:
         """Batched beam search: for each source sentence the finished hypothesis (ids, without EOS) with the
         highest log p / len^length_penalty (len counts EOS), or the best unfinished one after `max_len` steps when
-        none finished. All B x beam hypotheses advance in one step of the network; a finished hypothesis keeps
-        its score and only extends with PAD, so it stays in the beam until better ones push it out. Without a
-        length penalty a sentence stops once its best finished hypothesis outscores every live one (exact: log p
-        only falls as a hypothesis grows)."""
-        B, device = src.shape[0], src.device
+        none finished.
+
+        All live sentences' hypotheses advance in one step of the network. A finished hypothesis keeps its score
+        and competes with the live ones' extensions for a place in the beam (it extends only with PAD, at no
+        cost); a live one never emits PAD. A sentence whose K best are all finished is settled and leaves the
+        batch, so late steps run only on the sentences still being decoded. Without a length penalty a sentence
+        is also settled once its best finished hypothesis outscores every live one (exact: log p only falls as a
+        hypothesis grows). The terms that depend on the sentence only (C c in the decoder's unit, O_c c in the
+        output layer) are computed once."""
+        B, K, device = src.shape[0], beam, src.device
         max_len = max_len or int(2 * (src != PAD).sum(1).max().item()) + 10
-        c = self.encode(src).repeat_interleave(beam, 0)                       # (B*K, H)
-        h = self.init_state(c)
-        prev = torch.full((B * beam,), BOS, dtype=torch.long, device=device)
-        scores = torch.full((B, beam), float("-inf"), device=device)
-        scores[:, 0] = 0.0                                                    # one live hypothesis at the start
-        lengths = torch.zeros(B, beam, dtype=torch.long, device=device)
-        finished = torch.zeros(B, beam, dtype=torch.bool, device=device)
-        tokens = torch.zeros(B, beam, 0, dtype=torch.long, device=device)
-        projected_c = self.decoder.C(c)                                       # the C c term, once
-        for _ in range(max_len):
+        c = self.encode(src)
+        h = self.init_state(c).repeat_interleave(K, 0)                          # (n*K, H), n live sentences
+        c_gates = self.decoder.C(c).repeat_interleave(K, 0)
+        c_out = self.O_c(c).repeat_interleave(K, 0)
+        live = torch.arange(B, device=device)                                   # their indices in `src`
+        prev = torch.full((B * K,), BOS, dtype=torch.long, device=device)
+        scores = torch.full((B, K), float("-inf"), device=device)
+        scores[:, 0] = 0.0                                                      # one hypothesis at the start
+        lengths = torch.zeros(B, K, dtype=torch.long, device=device)
+        finished = torch.zeros(B, K, dtype=torch.bool, device=device)
+        tokens = torch.zeros(B, K, 0, dtype=torch.long, device=device)
+        out: list[list[int] | None] = [None] * B
+        for step in range(max_len):
+            n = len(live)
             e = self.tgt_embed(prev)
-            h = self.decoder.step(self.decoder.W(e) + projected_c, h)
-            logp = F.log_softmax(self.output_logits(h, e, c).float(), dim=-1).view(B, beam, -1)
+            h = self.decoder.step(self.decoder.W(e) + c_gates, h)
+            logits = self.deep_output(h, e, c_out).float()
+            logp = logits - logits.logsumexp(-1, keepdim=True)                  # log_softmax, one pass fewer
+            logp[:, PAD] = float("-inf")
             V = logp.shape[-1]
-            # a finished hypothesis extends only with PAD at no cost; a live one never emits PAD
-            logp = logp.masked_fill(finished.unsqueeze(-1), float("-inf"))
-            logp[..., PAD] = torch.where(finished, 0.0, float("-inf"))
-            total = (scores.unsqueeze(-1) + logp).view(B, beam * V)
-            scores, flat = total.topk(beam, dim=1)
-            origin, word = flat // V, flat % V
+            extend = (scores.masked_fill(finished, float("-inf")).unsqueeze(-1) + logp.view(n, K, V)).view(n, K * V)
+            keep = scores.masked_fill(~finished, float("-inf"))                 # a finished one, extended by PAD
+            scores, flat = torch.cat([extend, keep], 1).topk(K, dim=1)
+            kept = flat >= K * V
+            origin = torch.where(kept, flat - K * V, flat // V)
+            word = torch.where(kept, PAD, flat % V)
             finished = finished.gather(1, origin)
             lengths = lengths.gather(1, origin) + (~finished).long()
             finished = finished | (word == EOS)
             tokens = torch.cat([tokens.gather(1, origin.unsqueeze(-1).expand(-1, -1, tokens.shape[-1])),
                                 word.unsqueeze(-1)], dim=-1)
-            h = h.view(B, beam, -1).gather(1, origin.unsqueeze(-1).expand(-1, -1, h.shape[-1])).view(B * beam, -1)
-            prev = word.view(-1)
+            rows = (origin + torch.arange(n, device=device).unsqueeze(1) * K).view(-1)
+            h, prev = h[rows], word.view(-1)
             if not length_penalty:
-                # log p only falls as a hypothesis grows: once a sentence's best finished hypothesis scores at least
-                # its best live one, no live one can win, and the sentence is settled
                 best_done = scores.masked_fill(~finished, float("-inf")).amax(1)
                 best_live = scores.masked_fill(finished, float("-inf")).amax(1)
                 settled = (best_done >= best_live).unsqueeze(1)
                 scores = scores.masked_fill(settled & ~finished, float("-inf"))   # its live ones are dropped
                 finished = finished | settled
-            if bool(finished.all()):
-                break
-        norm = scores / lengths.clamp(min=1).float() ** length_penalty if length_penalty else scores
-        # a finished hypothesis beats any unfinished one; a sentence with none finished gets its best partial one
-        norm = torch.where(finished | ~finished.any(1, keepdim=True), norm, torch.full_like(norm, float("-inf")))
-        best = norm.argmax(1)
-        out = []
-        for b in range(B):
-            ids = tokens[b, best[b]].tolist()
-            out.append([i for i in ids[:ids.index(EOS)] if i != PAD] if EOS in ids else [i for i in ids if i != PAD])
+            done = finished.all(1) if step < max_len - 1 else torch.ones(n, dtype=torch.bool, device=device)
+            if bool(done.any()):
+                for b in done.nonzero()[:, 0].tolist():
+                    out[int(live[b])] = self._best(scores[b], lengths[b], finished[b], tokens[b], length_penalty)
+                stay = (~done).nonzero()[:, 0]
+                if not len(stay):
+                    break
+                stay_rows = (stay.unsqueeze(1) * K + torch.arange(K, device=device)).view(-1)
+                live, scores, lengths, finished, tokens = (t[stay] for t in (live, scores, lengths, finished, tokens))
+                h, prev, c_gates, c_out = (t[stay_rows] for t in (h, prev, c_gates, c_out))
         return out
+
+    @staticmethod
+    def _best(scores, lengths, finished, tokens, length_penalty: float) -> list[int]:
+        """One sentence's answer from its K hypotheses: the best finished one, else the best partial one."""
+        norm = scores / lengths.clamp(min=1).float() ** length_penalty if length_penalty else scores
+        if bool(finished.any()):
+            norm = norm.masked_fill(~finished, float("-inf"))
+        ids = tokens[int(norm.argmax())].tolist()
+        ids = ids[:ids.index(EOS)] if EOS in ids else ids
+        return [i for i in ids if i != PAD]
 
 
 def build(cfg, src_vocab: int, tgt_vocab: int) -> GRUEncoderDecoder:

@@ -197,6 +197,9 @@ REFERENCES += (
               "test_bleu_no_unk"),
     Reference("gru_encdec", "wmt14_enfr", "BLEU of the copy-the-source baseline", "BLEU", None,
               "no paper figure (the English source scored as the French translation)", "copy_source_bleu"),
+    Reference("gru_encdec", "wmt14_enfr", "test BLEU with <unk{i}> not put back", "BLEU", None,
+              "no paper figure (what copying the source's unknown words adds; only with copy_unks > 0)",
+              "test_bleu_without_copy"),
     Reference("gru_encdec", "wmt14_enfr", "test perplexity per target token", "", None, "no paper figure",
               "test_perplexity"),
 )
@@ -295,7 +298,10 @@ DEVIATIONS: dict[str, str] = {
                   "At quick scale the data are software messages and names from gettext catalogs (not WMT'14: "
                   "another test set), the network is narrower (64-d embeddings, 256 units, 128 maxout units) and "
                   "trains with Adam 2e-3 for 3 epochs, since Adadelta needs more updates than the quick budget "
-                  "holds.",
+                  "holds. Also at quick scale only: words seen once are unknown (min_count 2) and the source's "
+                  "copyable words are numbered <unk1>..<unk4> and put back after translation (Luong et al. "
+                  "2015's copyable model; the catalogs are mostly names). Paper scale regroups every 20 batches "
+                  "by length (the paper does not say how its batches were formed).",
     "vqvae": "van den Oord et al.'s encoder and decoder (two stride-2 4x4 convolutions, two residual blocks, "
              "256 hidden; K=512, beta 0.25, Adam 2e-4, batch 128) and Razavi et al.'s two levels (the bottom "
              "quantizer sees the top codes decoded to its resolution; EMA codebooks, decay 0.99). Departures: the "

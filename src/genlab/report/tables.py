@@ -121,7 +121,8 @@ def protocol_text(record: dict, ref: Reference) -> str:
         return (f"{p['split']}; {p['arch']} networks, {p['objective']} objective, view {p['view']} "
                 f"({_data_text(p)}); {record['values']['train_epochs']} epochs")
     if record["family"] == "gru_encdec":
-        return (f"{p['split']} ({_data_text(p)}); beam {p['beam']}, length penalty {p['length_penalty']}; "
+        copy = f"; <unk1>..<unk{p['copy_unks']}> copied from the source" if p.get("copy_unks") else ""
+        return (f"{p['split']} ({_data_text(p)}); beam {p['beam']}, length penalty {p['length_penalty']}{copy}; "
                 f"{p['bleu_signature']}; {record['values']['train_epochs']} epochs")
     if record["family"] == "vaegan":
         return (f"{p['split']}, view {p['view']} ({_data_text(p)}); {p['pixel_mse']}; gamma {p['gamma']}; "

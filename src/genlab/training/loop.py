@@ -205,6 +205,9 @@ class Trainer:
         else:  # resuming inside an epoch: redraw its permutation from the state it started with
             self.data_generator.set_state(self.epoch_start_data)
         batches = self.parallel.batches(len(self.data), self.batch_size, self.data_generator)
+        regroup = getattr(self.data, "regroup", None)
+        if regroup is not None:   # e.g. parallel text: batches of similar lengths (genlab.data.text.PairBatches)
+            batches = regroup(batches, self.data_generator)
         bar = tqdm(total=len(batches), initial=self.batch_in_epoch, desc=f"epoch {self.epoch + 1}/{self.epochs}",
                    leave=False, unit="batch", dynamic_ncols=True, mininterval=1.0, disable=None)
         for index in batches[self.batch_in_epoch:]:

@@ -5,8 +5,11 @@ On the test split (its first `n_test` pairs when set):
 - translations by batched beam search (`beam`, length normalisation `length_penalty`),
   detokenized with Moses's detokenizer, scored with sacrebleu's corpus BLEU against the
   raw references (the signature string is in the record), on all sentences and on those
-  whose source and reference have no <unk> (Cho et al. 2014b's two columns); the same
-  BLEU of the copy-the-source baseline;
+  whose source and reference have no unknown word (Cho et al. 2014b's two columns); the
+  same BLEU of the copy-the-source baseline. With copyable unknowns (the data set's
+  `copy_unks`, genlab.data.text) every <unk{i}> of a translation is replaced by the
+  source's i-th unknown word; `test_bleu_without_copy` is the BLEU with them left as
+  unknowns, which shows what the copying adds;
 - perplexity per target token on the valid and test splits (teacher forcing);
 - the paper's own use: log p(f|e) of the test phrase pairs (their mean, and the pairs
   the model finds most and least likely) and a 2-D map of the encoder's summary c of
@@ -21,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from genlab.data.text import UNK, PreparedText, Tokenizer, pairs
+from genlab.data.text import PreparedText, Tokenizer, pairs, restore_unknowns
 from genlab.io import sha256_file
 from genlab.pipeline import load_trained, provenance_of, training_summary
 from genlab.tracking import publish
@@ -91,9 +94,14 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
     hyp_ids = translate(model, src_test, ev.beam, ev.length_penalty, ev.batch_size, device)
     decode_seconds = time.perf_counter() - start
     detok = Tokenizer(data.tgt_lang)
-    hyps = [detok.detokenize([tgt_vocab[i] for i in ids]) for ids in hyp_ids]
+    numbered = data.numbered_unknowns("test", ev.n_test)
+    hyps = [detok.detokenize(restore_unknowns([tgt_vocab[i] for i in ids], words))
+            for ids, words in zip(hyp_ids, numbered)]
     score, signature = bleu(hyps, refs)
-    clean = [k for k in range(len(refs)) if UNK not in src_test[k] and UNK not in tgt_test[k]]
+    without_copy, _ = bleu([detok.detokenize([tgt_vocab[i] for i in ids]) for ids in hyp_ids], refs)
+    known = [not any(data.is_unknown(int(i)) for i in s) and not any(data.is_unknown(int(i)) for i in t)
+             for s, t in zip(src_test, tgt_test)]
+    clean = [k for k in range(len(refs)) if known[k]]
     score_clean, _ = bleu([hyps[k] for k in clean], [refs[k] for k in clean])
     copy, _ = bleu(sources_raw, refs)
 
@@ -112,6 +120,7 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
     ranked = sorted(range(len(scores)), key=lambda k: scores[k])
     values = {
         "test_bleu": score.score, "test_bleu_no_unk": score_clean.score, "copy_source_bleu": copy.score,
+        **({"test_bleu_without_copy": without_copy.score} if data.copy_unks else {}),
         "test_sentences": len(refs), "test_sentences_no_unk": len(clean),
         "valid_perplexity": likelihoods(model, pairs(data, "valid"), ev.batch_size, device)[1],
         "test_perplexity": test_perplexity,
@@ -126,20 +135,24 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
               "train_target_tokens_per_second": state["extra"]["target_tokens_per_pair"] * sum(speeds) / len(speeds)}
 
     figures_dir.mkdir(parents=True, exist_ok=True)
-    made = [phrase_map(model, data, src_vocab, ev, figures_dir / "phrase_map.png", device)]
+    made = [phrase_map(model, data, ev, figures_dir / "phrase_map.png", device)]
     rec = {
         "stage": "evaluate", "model": p.name, "family": cfg.family, "dataset": data.name, "scale": p.scale,
         "timing": timing,
         "protocol": {"split": f"test ({len(refs)} pairs)", "bleu_signature": signature,
                      "beam": ev.beam, "length_penalty": ev.length_penalty,
-                     "no_unk": "sentences whose source and reference have no <unk> token",
+                     "no_unk": "sentences whose source and reference have no unknown token (<unk> or <unk{i}>)",
+                     "copy_unks": data.copy_unks, "min_count": data.manifest.get("min_count", 1),
+                     "copy": ("<unk{i}> replaced by the source's i-th unknown word (Luong et al. 2015's copyable "
+                              "model; not in Cho et al. 2014)") if data.copy_unks else None,
                      "copy_baseline": "the English source as the French hypothesis",
                      "data_source": data.manifest["source"], "stand_in": data.manifest.get("stand_in"),
                      "vocab": data.manifest["vocab"],
                      "max_length": data.manifest["max_length"],
                      "throughput": f"batched (batch {ev.batch_size}) and one at a time on the first "
                                    f"{len(bench)} test sentences, {device}"},
-        "examples": [{"source": sources_raw[k], "reference": refs[k], "translation": hyps[k]}
+        "examples": [{"source": sources_raw[k], "reference": refs[k], "translation": hyps[k],
+                      "tokens": " ".join(tgt_vocab[i] for i in hyp_ids[k])}
                      for k in range(min(ev.examples, len(refs)))],
         "phrase_scores": {"most_likely": [(sources_raw[k], refs[k], scores[k]) for k in ranked[::-1][:5]],
                           "least_likely": [(sources_raw[k], refs[k], scores[k]) for k in ranked[:5]]},
@@ -152,8 +165,8 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
     print(f"evaluate {p.name}: {signature}; " + ", ".join(f"{k} {v:.4g}" for k, v in timing.items()))
 
 
-def phrase_map(model, data: PreparedText, vocab: list[str], ev, path: Path, device) -> Path:
-    """t-SNE of the encoder's summary c of the shortest distinct test source phrases without <unk>, labelled
+def phrase_map(model, data: PreparedText, ev, path: Path, device) -> Path:
+    """t-SNE of the encoder's summary c of the shortest distinct test source phrases without unknowns, labelled
     (figs. 4-5)."""
     import matplotlib
 
@@ -169,7 +182,8 @@ def phrase_map(model, data: PreparedText, vocab: list[str], ev, path: Path, devi
     raw = data.raw("test", data.src_lang)
     chosen, seen = [], set()
     for k in sorted(range(len(sentences)), key=lambda k: (len(sentences[k]), k)):
-        if raw[k] not in seen and len(sentences[k]) <= 4 and UNK not in sentences[k]:   # <unk>-only phrases coincide
+        # phrases of unknown words only would coincide
+        if raw[k] not in seen and len(sentences[k]) <= 4 and not any(data.is_unknown(int(i)) for i in sentences[k]):
             seen.add(raw[k])
             chosen.append(k)
         if len(chosen) == ev.phrase_map:

@@ -39,7 +39,7 @@ def train(p, data_dir: Path, out: Path, device: torch.device) -> None:
         print(f"train {p.name}: up to date ({checkpoint} is complete)")
         return
     t = cfg.train
-    train_data, valid = pairs(data, "train", t.n_train), pairs(data, "valid")
+    train_data, valid = pairs(data, "train", t.n_train, t.sort_k_batches), pairs(data, "valid")
     model = build(cfg, len(data.vocab(data.src_lang)), len(data.vocab(data.tgt_lang))).to(device)
     trainer = Trainer(model, {"model": make_optimizer(model.parameters(), t)}, train_data, batch_size=t.batch_size,
                       epochs=t.epochs, checkpoint_path=checkpoint, fingerprint=fingerprint, device=device, seed=p.seed,

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import torch
 
-from genlab.data.prepared import SPLITS
 
 PRIOR_CHECKPOINT = "prior.pt"
 SAMPLER_CHECKPOINT = "train.pt"
@@ -84,7 +83,9 @@ def fit(p, data_dir: Path, codes_dir: Path, vq_dir: Path, out: Path, metrics: Pa
     from genlab.data.views import TensorBatches
     from genlab.images import epoch_panels, save_grid
     from genlab.io import sha256_file
+    from genlab.models.pixelcnn import bits_per_code
     from genlab.models.vq_prior import VQPriorSampler, build
+    from genlab.models.vqvae import bits_per_dim
     from genlab.pipeline import Section, load_trained, provenance_of, training_summary, weights_fingerprint
     from genlab.report import figures
     from genlab.tracking import publish
@@ -96,8 +97,8 @@ def fit(p, data_dir: Path, codes_dir: Path, vq_dir: Path, out: Path, metrics: Pa
     data = Prepared(data_dir)
     codes = Codes(codes_dir)
     vq_file = vq_dir / "checkpoints" / SAMPLER_CHECKPOINT
-    vq_state = load_trained(vq_file)
-    if codes.manifest["checkpoint_sha256"] != sha256_file(vq_file):
+    vq_state, vq_sha256 = load_trained(vq_file), sha256_file(vq_file)
+    if codes.manifest["checkpoint_sha256"] != vq_sha256:
         from genlab.pipeline import StageError
         raise StageError(f"{codes_dir}: extracted from another checkpoint than {vq_file}; rerun extract_codes")
     sampler: VQPriorSampler = build(Section({**sampler_cfg, "name": p.name}), data.image_shape, data.n_classes)
@@ -137,7 +138,7 @@ def fit(p, data_dir: Path, codes_dir: Path, vq_dir: Path, out: Path, metrics: Pa
     sampler_file = out / "checkpoints" / SAMPLER_CHECKPOINT
     save_checkpoint(sampler_file, {"model": sampler.state_dict(), "complete": True, "epoch": state["epoch"],
                                    "history": state["history"], "fingerprint": fingerprint,
-                                   "vq_checkpoint_sha256": sha256_file(vq_file)})
+                                   "vq_checkpoint_sha256": vq_sha256})
 
     # ---- test figures
     test_maps, test_labels = codes.maps("test"), codes.labels("test") if conditional else None
@@ -146,13 +147,14 @@ def fit(p, data_dir: Path, codes_dir: Path, vq_dir: Path, out: Path, metrics: Pa
     total = sum(nll.values())
     d = codes.manifest["n_dims"]
     nll_x = codes.nll_x("test")
-    bpd = (nll_x + total) / (d * math.log(2))
-    uniform = (nll_x / (d * math.log(2))).mean().item() + n_pos * math.log2(codes.manifest["n_codes"]) / d
-    values = {"test_bits_per_code": (total.mean() / (n_pos * math.log(2))).item(),
-              **{f"test_{lv}_bits_per_code": (v.mean() / (math.prod(prior.code_shapes[lv]) * math.log(2))).item()
+    uniform_nll = torch.full_like(nll_x, n_pos * math.log(codes.manifest["n_codes"]))   # -log (1/K)^n_pos
+    values = {"test_bits_per_code": bits_per_code(total.mean(), n_pos).item(),
+              **{f"test_{lv}_bits_per_code": bits_per_code(v.mean(), math.prod(prior.code_shapes[lv])).item()
                  for lv, v in nll.items()},
-              "test_bpd": bpd.mean().item(), "test_bpd_uniform_prior": uniform,
-              "test_recon_bpd": (nll_x / (d * math.log(2))).mean().item(), "train_epochs": state["epoch"]}
+              "test_bpd": bits_per_dim(nll_x, total, d).mean().item(),
+              "test_bpd_uniform_prior": bits_per_dim(nll_x, uniform_nll, d).mean().item(),
+              "test_recon_bpd": bits_per_dim(nll_x, torch.zeros_like(nll_x), d).mean().item(),
+              "train_epochs": state["epoch"]}
 
     figures_dir.mkdir(parents=True, exist_ok=True)
     n = n_grid
@@ -193,5 +195,5 @@ def fit(p, data_dir: Path, codes_dir: Path, vq_dir: Path, out: Path, metrics: Pa
     publish("fit_prior", p.name, p, values, rec, metrics, record, made)
     print(f"fit_prior {p.name}: test {values['test_bits_per_code']:.3f} bits/code ("
           + ", ".join(f"{lv} {values[f'test_{lv}_bits_per_code']:.3f}" for lv in prior.levels)
-          + f"); bound {values['test_bpd']:.3f} bits/dim with the prior, {uniform:.3f} with the uniform prior; "
+          + f"); bound {values['test_bpd']:.3f} bits/dim with the prior, {values['test_bpd_uniform_prior']:.3f} with the uniform prior; "
             f"{n * n} samples in {seconds:.1f} s")
