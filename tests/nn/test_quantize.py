@@ -103,3 +103,23 @@ def test_usage_figures():
     f = usage_figures(torch.tensor([0, 0, 0, 1]), 2)
     h = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
     assert f["perplexity"] == pytest.approx(math.exp(h))
+
+
+def test_the_codebook_gradient_is_bit_reproducible_on_two_threads():
+    """Advanced indexing (codebook[codes]) accumulates its backward in a thread-dependent order on the CPU, which
+    made two identical quick VQ-VAE runs differ; the embedding lookup's backward does not."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        g = torch.Generator().manual_seed(0)
+        q = VectorQuantizer(64, 16)
+        codes = torch.randint(0, 64, (64, 16, 16), generator=g)
+        upstream = torch.randn(64, 16, 16, 16, generator=g)
+        grads = []
+        for _ in range(8):
+            (grad,) = torch.autograd.grad((q.embed(codes) * upstream).sum(), q.codebook)
+            grads.append(grad)
+        assert all(torch.equal(grads[0], x) for x in grads[1:])
+        torch.testing.assert_close(grads[0][5], upstream.permute(0, 2, 3, 1)[codes == 5].sum(0), rtol=1e-4, atol=1e-4)
+    finally:
+        torch.set_num_threads(threads)

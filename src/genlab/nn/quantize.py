@@ -28,6 +28,7 @@ import math
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -58,8 +59,10 @@ class VectorQuantizer(nn.Module):
         return dist.argmin(1).view(z_e.shape[0], *z_e.shape[2:])
 
     def embed(self, codes: torch.Tensor) -> torch.Tensor:
-        """Codebook vectors (N, D, H, W) of code indices (N, H, W)."""
-        return self.codebook[codes].permute(0, 3, 1, 2).contiguous()
+        """Codebook vectors (N, D, H, W) of code indices (N, H, W). F.embedding, not codebook[codes]: on the CPU
+        the backward of advanced indexing accumulates in a thread-dependent order (not bit-reproducible), the
+        embedding backward does not."""
+        return F.embedding(codes, self.codebook).permute(0, 3, 1, 2).contiguous()
 
     # ------------------------------------------------------------------ EMA
     def batch_statistics(self, z_e: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
