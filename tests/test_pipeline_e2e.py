@@ -122,6 +122,8 @@ def test_repro_builds_every_output(project):
     assert 0 <= gru["values"]["test_bleu"] <= 100 and gru["values"]["copy_source_bleu"] > 0
     assert gru["values"]["test_perplexity"] > 1 and len(gru["examples"]) > 0
     assert 0 <= gru["values"]["test_bleu_without_copy"] <= 100 and gru["protocol"]["copy_unks"] == 4
+    assert gru["protocol"]["allow_unk"] is False   # tiny, as quick, bans the plain <unk> from translations
+    assert all("<unk>" not in e["tokens"].split() for e in gru["examples"])
     assert (root / "reports/figures/tiny/gru_encdec/phrase_map.png").exists()
     report = (root / "reports/paper_comparison.md").read_text()
     assert "GANs, VAEs and flows compared" in report and "exact density of the dequantized data" in report

@@ -427,6 +427,8 @@ class GRUTrainConfig(TrainConfig):
 class GRUEvaluateConfig(Strict):
     beam: int = Field(gt=0, description="beam width (Cho et al. 2014b: 10)")
     length_penalty: float = Field(ge=0, description="hypotheses ranked by log p / length^this (0: raw log p)")
+    allow_unk: bool = Field(default=True, description="the plain <unk> may appear in a translation (false: banned "
+                                                       "from the beam; the numbered <unk{i}> stay allowed)")
     batch_size: int = Field(gt=0, description="sentences per beam-search batch")
     n_test: Optional[int] = Field(default=None, gt=0, description="the first n test pairs (null: all)")
     bench_sentences: int = Field(gt=0, description="sentences timed batched and one at a time")

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from genlab.models.gru_encdec import BOS, EOS, PAD, GatedUnit, GRUEncoderDecoder
+from genlab.models.gru_encdec import BOS, EOS, PAD, UNK, GatedUnit, GRUEncoderDecoder
 
 
 def _model(src_vocab=9, tgt_vocab=7, hidden=6, seed=0, scale=0.5):
@@ -127,6 +127,18 @@ def test_beam_one_is_greedy_decoding():
             break
         greedy.append(prev.item())
     assert model.beam_search(src, beam=1, max_len=12)[0] == greedy
+
+
+def test_banning_the_plain_unk_removes_it_and_keeps_the_numbered_unknowns():
+    model = _model(tgt_vocab=8, seed=1)
+    with torch.no_grad():   # the output bias decides: <unk> (1) the likeliest word, then <unk1> (4), then EOS
+        model.G.weight.mul_(0.01)
+        model.G.bias.copy_(torch.tensor([0.0, 9.0, 0.0, 3.0, 6.0, 0.0, 0.0, 0.0], dtype=torch.float64))
+    src = torch.tensor([[4, 5], [6, 7]])
+    # greedy (beam 1) runs to max_len: four plain unknowns, or with them banned four <unk1>
+    assert model.beam_search(src, beam=1, max_len=4) == [[UNK] * 4] * 2
+    assert model.beam_search(src, beam=1, max_len=4, allow_unk=False) == [[4] * 4] * 2
+    assert all(UNK not in hyp for hyp in model.beam_search(src, beam=3, max_len=4, allow_unk=False))
 
 
 @pytest.mark.parametrize("length_penalty", [0.0, 1.0])

@@ -161,7 +161,7 @@ class GRUEncoderDecoder(Trainable):
     # ------------------------------------------------------------------ decoding
     @torch.no_grad()
     def beam_search(self, src: torch.Tensor, beam: int = 10, max_len: int | None = None,
-                    length_penalty: float = 0.0) -> list[list[int]]:
+                    length_penalty: float = 0.0, allow_unk: bool = True) -> list[list[int]]:
         """Batched beam search: for each source sentence the finished hypothesis (ids, without EOS) with the
         highest log p / len^length_penalty (len counts EOS), or the best unfinished one after `max_len` steps when
         none finished.
@@ -191,16 +191,20 @@ class GRUEncoderDecoder(Trainable):
             n = len(live)
             e = self.tgt_embed(prev)
             h = self.decoder.step(self.decoder.W(e) + c_gates, h)
-            logits = self.deep_output(h, e, c_out).float()
-            logp = logits - logits.logsumexp(-1, keepdim=True)                  # log_softmax, one pass fewer
+            logp = torch.log_softmax(self.deep_output(h, e, c_out).float(), -1)    # (n*K, V)
             logp[:, PAD] = float("-inf")
-            V = logp.shape[-1]
-            extend = (scores.masked_fill(finished, float("-inf")).unsqueeze(-1) + logp.view(n, K, V)).view(n, K * V)
+            if not allow_unk:
+                logp[:, UNK] = float("-inf")                                    # numbered unknowns stay allowed
+            # Only a hypothesis's K best words can enter the beam: rank those, not all K*V extensions.
+            k = min(K, logp.shape[1])
+            top_logp, top_word = logp.topk(k, dim=1)                            # (n*K, k)
+            live_score = scores.masked_fill(finished, float("-inf")).view(-1, 1)
+            extend = (live_score + top_logp).view(n, K * k)
             keep = scores.masked_fill(~finished, float("-inf"))                 # a finished one, extended by PAD
             scores, flat = torch.cat([extend, keep], 1).topk(K, dim=1)
-            kept = flat >= K * V
-            origin = torch.where(kept, flat - K * V, flat // V)
-            word = torch.where(kept, PAD, flat % V)
+            kept = flat >= K * k
+            origin = torch.where(kept, flat - K * k, flat // k)
+            word = torch.where(kept, PAD, top_word.view(n, K * k).gather(1, flat.clamp(max=K * k - 1)))
             finished = finished.gather(1, origin)
             lengths = lengths.gather(1, origin) + (~finished).long()
             finished = finished | (word == EOS)

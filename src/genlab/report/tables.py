@@ -122,7 +122,8 @@ def protocol_text(record: dict, ref: Reference) -> str:
                 f"({_data_text(p)}); {record['values']['train_epochs']} epochs")
     if record["family"] == "gru_encdec":
         copy = f"; <unk1>..<unk{p['copy_unks']}> copied from the source" if p.get("copy_unks") else ""
-        return (f"{p['split']} ({_data_text(p)}); beam {p['beam']}, length penalty {p['length_penalty']}{copy}; "
+        unk = "" if p.get("allow_unk", True) else ", plain <unk> banned from translations"
+        return (f"{p['split']} ({_data_text(p)}); beam {p['beam']}, length penalty {p['length_penalty']}{unk}{copy}; "
                 f"{p['bleu_signature']}; {record['values']['train_epochs']} epochs")
     if record["family"] == "vaegan":
         return (f"{p['split']}, view {p['view']} ({_data_text(p)}); {p['pixel_mse']}; gamma {p['gamma']}; "

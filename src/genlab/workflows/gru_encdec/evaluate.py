@@ -2,7 +2,8 @@
 
 On the test split (its first `n_test` pairs when set):
 
-- translations by batched beam search (`beam`, length normalisation `length_penalty`),
+- translations by batched beam search (`beam`, length normalisation `length_penalty`, the
+  plain <unk> banned from translations when `allow_unk` is false),
   detokenized with Moses's detokenizer, scored with sacrebleu's corpus BLEU against the
   raw references (the signature string is in the record), on all sentences and on those
   whose source and reference have no unknown word (Cho et al. 2014b's two columns); the
@@ -36,7 +37,8 @@ CODE = ("workflows/gru_encdec/evaluate.py", "models/gru_encdec.py",
 
 
 @torch.no_grad()
-def translate(model, sources: list, beam: int, length_penalty: float, batch_size: int, device) -> list[list[int]]:
+def translate(model, sources: list, beam: int, length_penalty: float, batch_size: int, device,
+              allow_unk: bool = True) -> list[list[int]]:
     """Beam-search translations (target ids) of `sources`, batched by source length (sorted, then restored)."""
     from torch.nn.utils.rnn import pad_sequence
 
@@ -45,7 +47,8 @@ def translate(model, sources: list, beam: int, length_penalty: float, batch_size
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
         src = pad_sequence([torch.as_tensor(sources[i], dtype=torch.long) for i in chunk], batch_first=True)
-        for i, hyp in zip(chunk, model.beam_search(src.to(device), beam=beam, length_penalty=length_penalty)):
+        for i, hyp in zip(chunk, model.beam_search(src.to(device), beam=beam, length_penalty=length_penalty,
+                                                            allow_unk=allow_unk)):
             out[i] = hyp
     return out
 
@@ -91,7 +94,7 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
     refs, sources_raw = data.raw("test", data.tgt_lang, ev.n_test), data.raw("test", data.src_lang, ev.n_test)
 
     start = time.perf_counter()
-    hyp_ids = translate(model, src_test, ev.beam, ev.length_penalty, ev.batch_size, device)
+    hyp_ids = translate(model, src_test, ev.beam, ev.length_penalty, ev.batch_size, device, ev.allow_unk)
     decode_seconds = time.perf_counter() - start
     detok = Tokenizer(data.tgt_lang)
     numbered = data.numbered_unknowns("test", ev.n_test)
@@ -107,12 +110,12 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
 
     # beam search one sentence at a time against batched, on the same sentences
     bench = src_test[:ev.bench_sentences]
-    translate(model, bench[:2], ev.beam, ev.length_penalty, 2, device)   # warm-up: first-call allocations
+    translate(model, bench[:2], ev.beam, ev.length_penalty, 2, device, ev.allow_unk)   # warm-up
     start = time.perf_counter()
-    translate(model, bench, ev.beam, ev.length_penalty, ev.batch_size, device)
+    translate(model, bench, ev.beam, ev.length_penalty, ev.batch_size, device, ev.allow_unk)
     batched = time.perf_counter() - start
     start = time.perf_counter()
-    translate(model, bench, ev.beam, ev.length_penalty, 1, device)
+    translate(model, bench, ev.beam, ev.length_penalty, 1, device, ev.allow_unk)
     single = time.perf_counter() - start
 
     test_nll, test_perplexity = likelihoods(model, pairs(data, "test", ev.n_test), ev.batch_size, device)
@@ -140,7 +143,7 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
         "stage": "evaluate", "model": p.name, "family": cfg.family, "dataset": data.name, "scale": p.scale,
         "timing": timing,
         "protocol": {"split": f"test ({len(refs)} pairs)", "bleu_signature": signature,
-                     "beam": ev.beam, "length_penalty": ev.length_penalty,
+                     "beam": ev.beam, "length_penalty": ev.length_penalty, "allow_unk": ev.allow_unk,
                      "no_unk": "sentences whose source and reference have no unknown token (<unk> or <unk{i}>)",
                      "copy_unks": data.copy_unks, "min_count": data.manifest.get("min_count", 1),
                      "copy": ("<unk{i}> replaced by the source's i-th unknown word (Luong et al. 2015's copyable "
