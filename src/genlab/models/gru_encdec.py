@@ -148,10 +148,13 @@ class GRUEncoderDecoder(Trainable):
         embedded = self.tgt_embed(tgt_in)
         states = self.decoder(embedded, self.init_state(c), extra=c)
         real = tgt != PAD
-        rows = real.nonzero(as_tuple=True)[0]
-        logits = self.output_logits(states[real], embedded[real], c[rows])
+        # Only boolean masks pick the real positions: their backward writes each position once. Gathering c with
+        # repeated row indices (c[rows]) accumulated its gradient in a thread-dependent order on the CPU, and two
+        # identical quick runs parted in their 11th epoch.
+        c_term = self.O_c(c).unsqueeze(1).expand(-1, tgt.shape[1], -1)
+        logits = self.deep_output(states[real], embedded[real], c_term[real])
         token_nll = F.cross_entropy(logits, tgt[real], reduction="none")
-        return torch.zeros(len(tgt), dtype=token_nll.dtype, device=tgt.device).index_add(0, rows, token_nll), real.sum(1)
+        return token_nll.new_zeros(tgt.shape).masked_scatter(real, token_nll).sum(1), real.sum(1)
 
     def loss(self, src: torch.Tensor, tgt: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """Mean over the batch of -log p(y|x) (nats per sentence), and the per-token figure."""
