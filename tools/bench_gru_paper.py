@@ -38,6 +38,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--data", type=Path, default=None, help="a prepared parallel text data set: smoke-train on it")
     args = ap.parse_args()
+    if not 1 <= args.beam_sentences <= 64:
+        ap.error(f"--beam-sentences {args.beam_sentences}: the benchmark batch holds 1 to 64 sentences")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.data:

@@ -37,9 +37,9 @@ CODE = ("workflows/gru_encdec/evaluate.py", "models/gru_encdec.py",
 
 
 @torch.no_grad()
-def translate(model, sources: list, beam: int, length_penalty: float, batch_size: int, device,
-              allow_unk: bool = True) -> list[list[int]]:
-    """Beam-search translations (target ids) of `sources`, batched by source length (sorted, then restored)."""
+def translate(model, sources: list, ev, batch_size: int, device) -> list[list[int]]:
+    """Beam-search translations (target ids) of `sources` with the evaluate settings `ev` (beam, length_penalty,
+    allow_unk), batched by source length (sorted, then restored)."""
     from torch.nn.utils.rnn import pad_sequence
 
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
@@ -47,8 +47,8 @@ def translate(model, sources: list, beam: int, length_penalty: float, batch_size
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
         src = pad_sequence([torch.as_tensor(sources[i], dtype=torch.long) for i in chunk], batch_first=True)
-        for i, hyp in zip(chunk, model.beam_search(src.to(device), beam=beam, length_penalty=length_penalty,
-                                                            allow_unk=allow_unk)):
+        for i, hyp in zip(chunk, model.beam_search(src.to(device), beam=ev.beam, length_penalty=ev.length_penalty,
+                                                   allow_unk=ev.allow_unk)):
             out[i] = hyp
     return out
 
@@ -94,7 +94,7 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
     refs, sources_raw = data.raw("test", data.tgt_lang, ev.n_test), data.raw("test", data.src_lang, ev.n_test)
 
     start = time.perf_counter()
-    hyp_ids = translate(model, src_test, ev.beam, ev.length_penalty, ev.batch_size, device, ev.allow_unk)
+    hyp_ids = translate(model, src_test, ev, ev.batch_size, device)
     decode_seconds = time.perf_counter() - start
     detok = Tokenizer(data.tgt_lang)
     numbered = data.numbered_unknowns("test", ev.n_test)
@@ -110,12 +110,12 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
 
     # beam search one sentence at a time against batched, on the same sentences
     bench = src_test[:ev.bench_sentences]
-    translate(model, bench[:2], ev.beam, ev.length_penalty, 2, device, ev.allow_unk)   # warm-up
+    translate(model, bench[:2], ev, 2, device)   # warm-up: first-call allocations
     start = time.perf_counter()
-    translate(model, bench, ev.beam, ev.length_penalty, ev.batch_size, device, ev.allow_unk)
+    translate(model, bench, ev, ev.batch_size, device)
     batched = time.perf_counter() - start
     start = time.perf_counter()
-    translate(model, bench, ev.beam, ev.length_penalty, 1, device, ev.allow_unk)
+    translate(model, bench, ev, 1, device)
     single = time.perf_counter() - start
 
     test_nll, test_perplexity = likelihoods(model, pairs(data, "test", ev.n_test), ev.batch_size, device)
