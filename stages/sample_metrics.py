@@ -9,9 +9,11 @@ Reads the samples of `sample@<model>` and the real test features of `real_stats@
 in the view the model was trained on (a dequantized flow's: the 8-bit view, genlab.config.COMPARE_AS),
 and computes for each feature network of the data
 set fid_<network> and kid_<network> (Inception FID only from >= 2048 samples unless
-allow_small_sample). A class-conditional model on the classifier's data set also gets CAS
-(Ravuri & Vinyals 2019): the classifier architecture, with the reference classifier's
-params, trained on the sample stage's labelled samples and tested on the real test split.
+allow_small_sample). A class-conditional model gets CAS (Ravuri & Vinyals 2019) on the
+domain classifier's data set, or on a set whose `sample_metrics.datasets.<set>.cas_train`
+says how to train: the classifier architecture, trained on the sample stage's labelled
+samples and tested on the real test split. On a set without the domain classifier, the
+real-data row (`cas_real_top1_pct`) is the same training on as many real training images.
 Works for any generator: nothing here knows the model's family.
 """
 from __future__ import annotations
@@ -84,20 +86,34 @@ def run(args) -> None:
         cas_y = torch.from_numpy(np.load(args.samples / "cas_y.npy"))
         # tested on real images in the view the samples are in (a binarized model's {0, 1} draws: binarized)
         x_test = view(p.view).to_unit(view(p.view).heldout(data.images("test"), "test", p.seed))
+        from genlab.pipeline import Section
+
+        cfg = p.classifier
+        cfg = Section(cfg | {"train": {**cfg["train"], "n_train": None}})  # the sample stage drew exactly n_cas
         print(f"sample_metrics {p.name}: CAS: training the classifier on {len(cas_x):,} labelled samples")
         with tempfile.TemporaryDirectory() as tmp:
-            cfg = p.classifier
-            cfg = cfg | {"train": {**cfg["train"], "n_train": None}}  # the sample stage drew exactly n_cas
-            from genlab.pipeline import Section
-
-            clf, _ = fit_classifier(cas_x, cas_y, Section(cfg), p.seed, Path(tmp) / "cas.pt", "cas", device,
+            clf, _ = fit_classifier(cas_x, cas_y, cfg, p.seed, Path(tmp) / "cas.pt", "cas", device,
                                     n_classes=data.n_classes)
         acc = accuracy(clf, x_test, data.labels("test"), p.classifier.evaluate.batch_size, device)
         values["cas_accuracy"], values["cas_top1_pct"] = acc, 100 * acc
-        detail["cas"] = {"train": f"{len(cas_x)} samples (labels in the training split's class frequencies) "
-                                  "with the classifier block's params",
+        t = p.classifier["train"]
+        detail["cas"] = {"train": f"{len(cas_x)} samples (labels in the training split's class frequencies), "
+                                  f"{t['epochs']} epochs of {t['optimizer']} lr {t['lr']:g}, batch {t['batch_size']}",
                          "test": f"real test split ({len(x_test)} images) in view {p.view}"}
         print(f"sample_metrics {p.name}: CAS top-1 {100 * acc:.2f}%")
+        if p.cas_real:   # the real-data row: the same classifier, trained the same way on as many real images
+            x_all, y_all = data.images("train"), data.labels("train")
+            keep = torch.randperm(len(x_all), generator=torch.Generator().manual_seed(p.seed))[:len(cas_x)]
+            x_real = view(p.view).to_unit(view(p.view).heldout(x_all[keep], "train", p.seed))
+            y_real = y_all[keep]
+            with tempfile.TemporaryDirectory() as tmp:
+                clf_real, _ = fit_classifier(x_real, y_real, cfg, p.seed, Path(tmp) / "real.pt", "cas_real", device,
+                                             n_classes=data.n_classes)
+            acc_real = accuracy(clf_real, x_test, data.labels("test"), p.classifier.evaluate.batch_size, device)
+            values["cas_real_accuracy"], values["cas_real_top1_pct"] = acc_real, 100 * acc_real
+            detail["cas"]["real_data_row"] = (f"the same classifier trained the same way on {len(x_real)} real "
+                                              f"training images (a seeded draw)")
+            print(f"sample_metrics {p.name}: the same classifier trained on real images: top-1 {100 * acc_real:.2f}%")
         recon_file = args.samples / "cas_test_recon.npy"
         if recon_file.exists():  # Ravuri & Vinyals 2019: the same classifier on the VQ model's reconstructions
             x_recon = torch.from_numpy(np.load(recon_file)).float() / 255

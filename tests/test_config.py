@@ -201,9 +201,26 @@ def test_priors_are_checked_against_their_vq_models(tmp_path):
     assert "codes.models.vae_mlp" in msg and "family vqvae" in msg
 
 
-def test_faces_split_by_disjoint_people(tmp_path):
-    msg = _error(tmp_path, lambda raw: raw["datasets"]["faces"]["embedded"].update(valid_people=[36]))
+def test_faces_split_by_disjoint_people_or_photos(tmp_path):
+    msg = _error(tmp_path, lambda raw: raw["datasets"]["faces"]["embedded"].update(split="person", valid_people=[36]))
     assert "datasets.faces.embedded" in msg and "36" in msg
+    msg = _error(tmp_path, lambda raw: raw["datasets"]["faces"]["embedded"].update(split="photo", valid_photos=[10]))
+    assert "datasets.faces.embedded" in msg and "photos in both valid_photos and test_photos: [10]" in msg
+    msg = _error(tmp_path, lambda raw: raw["datasets"]["faces"]["embedded"].update(split="photo", test_photos=[]))
+    assert "test_photos must each name at least one" in msg
+
+
+def test_cas_on_a_set_without_the_domain_classifier_needs_cas_train_and_gets_a_real_data_row():
+    from genlab.config import stage_slices
+
+    slices = stage_slices(load_params(REPO / "params.yaml", scale="quick"))
+    faces, mnist = slices["sample_metrics/prior_vqvae2_faces.json"], slices["sample_metrics/prior_vqvae_mnist.json"]
+    assert faces["cas"] and faces["cas_real"] and faces["networks"] == ["inception"]
+    assert faces["classifier"]["train"]["epochs"] == 30 and faces["classifier"]["model"]["features"] == 128
+    assert slices["sample/prior_vqvae2_faces.json"]["cas"] and slices["sample/prior_vqvae2_faces.json"]["n_cas"] is None
+    assert mnist["cas"] and not mnist["cas_real"]   # MNIST's real-data row is the domain classifier's accuracy
+    paper = stage_slices(load_params(REPO / "params.yaml", scale="paper"))   # FFHQ has no people: no CAS
+    assert not paper["sample_metrics/prior_vqvae2_faces.json"]["cas"]
 
 
 def test_prior_slices_carry_the_vq_architecture_for_the_sampler():

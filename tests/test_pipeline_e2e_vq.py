@@ -37,7 +37,7 @@ def test_repro_builds_both_stages_and_scores_the_priors(project):
                                | {f"{s}@{m}" for s in ("fit_prior", "sample", "sample_metrics") for m in PRIORS})
     root = project.root
     faces = json.loads((root / "data/tiny/faces/manifest.json").read_text())
-    assert faces["image_shape"] == [1, 32, 32] and faces["counts"] == {"train": 320, "valid": 30, "test": 50}
+    assert faces["image_shape"] == [1, 32, 32] and faces["counts"] == {"train": 320, "valid": 40, "test": 40}
     assert "NOT FFHQ" in faces["stand_in"]
     for m in VQ_MODELS:   # stage 1: codes, reconstructions, codebook use
         values = json.loads((root / f"metrics/tiny/{m}.json").read_text())
@@ -66,7 +66,11 @@ def test_repro_builds_both_stages_and_scores_the_priors(project):
     assert 1 <= cas["is_classifier"] <= 10
     recon = np.load(root / "samples/tiny/prior_vqvae_mnist/cas_test_recon.npy")
     assert recon.shape == (400, 1, 28, 28) and recon.dtype == np.uint8
-    assert "kid_inception" in json.loads((root / "metrics/tiny/samples/prior_vqvae2_faces.json").read_text())
+    faces_cas = json.loads((root / "metrics/tiny/samples/prior_vqvae2_faces.json").read_text())
+    assert "kid_inception" in faces_cas   # and CAS over the 40 people, beside the same classifier on real photos
+    assert all(0 <= faces_cas[k] <= 100 for k in ("cas_top1_pct", "cas_recon_top1_pct", "cas_real_top1_pct"))
+    cas_y = np.load(root / "samples/tiny/prior_vqvae2_faces/cas_y.npy")
+    assert np.bincount(cas_y, minlength=40).tolist() == [8] * 40   # as many samples per person as real photos
     report = (root / "reports/paper_comparison.md").read_text()
     assert "prior_vqvae_mnist" in report and "vqvae2_faces" in report
 

