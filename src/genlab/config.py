@@ -351,6 +351,8 @@ class GANArchConfig(Strict):
     g_batch_norm: bool = Field(default=True, description="dcgan: batch norm in the generator")
     d_batch_norm: bool = Field(default=True, description="dcgan: batch norm in the discriminator/critic")
     bn_momentum: float = Field(default=0.1, gt=0, le=1, description="PyTorch's momentum: the new statistics' weight")
+    init_std: Optional[float] = Field(default=0.02, gt=0, description="dcgan networks: weights ~ N(0, init_std), "
+                                      "batch-norm scales ~ N(1, init_std) (Radford et al.); null: PyTorch's default")
 
 
 class GANTrainConfig(TrainConfig):

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from genlab.data.views import TensorBatches
-from genlab.models.gan import GAN, clip_weights, upsamplings
+from genlab.models.gan import GAN, DCGANDiscriminator, DCGANGenerator, clip_weights, upsamplings
 from genlab.training.checkpoint import load_checkpoint
 from genlab.training.loop import Optimizers, Trainer
 
@@ -15,6 +15,11 @@ def _opts(model, lr=1e-2):
     names = model.optimizer_names
     return {names[0]: torch.optim.SGD(model.discriminator.parameters(), lr=lr),
             "generator": torch.optim.SGD(model.generator.parameters(), lr=lr)}
+
+
+def _rmsprop(model):
+    return Optimizers({name: torch.optim.RMSprop(getattr(model, "discriminator" if name == "critic" else name)
+                                                 .parameters(), lr=1e-3) for name in model.optimizer_names})
 
 
 @pytest.mark.parametrize("shape,k", [((1, 28, 28), 2), ((3, 32, 32), 3), ((3, 64, 64), 4)])
@@ -58,19 +63,20 @@ def test_clipping_bounds_conv_and_linear_weights_but_not_batch_norm():
     with torch.no_grad():
         for p in model.discriminator.parameters():
             p.mul_(100)
+    scales = [b.weight.detach().clone() for b in bn]
     clip_weights(model.discriminator, 0.01)
     for m in model.discriminator.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             assert all(p.abs().max() <= 0.01 for p in m.parameters())
-    assert all(float(b.weight.detach().min()) == 100.0 for b in bn)   # BN scales (initialised to 1, times 100) untouched
+    for b, before in zip(bn, scales):   # BN scales (about 1, times 100) untouched
+        assert torch.equal(b.weight.detach(), before) and float(before.min()) > 50
 
 
 def test_wgan_critic_schedule_follows_the_reference_code():
     torch.manual_seed(0)
     model = GAN((1, 8, 8), arch="mlp", objective="wgan", z_dim=4, g_hidden=(8,), d_hidden=(8,), dropout=0.0,
                 n_critic=2, warmup_generator_iters=2, warmup_critic_iters=4, warmup_every=5)
-    opt = Optimizers({name: torch.optim.RMSprop(getattr(model, "discriminator" if name == "critic" else name)
-                                                .parameters(), lr=1e-3) for name in model.optimizer_names})
+    opt = _rmsprop(model)
     x = torch.rand(4, 1, 8, 8) * 2 - 1
     generator_steps_at = []
     for step in range(30):
@@ -131,6 +137,8 @@ def test_wgan_resumed_mid_epoch_is_bit_identical_with_its_schedule(tmp_path):
     for key, value in straight.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[key], value, rtol=0, atol=0)
     assert int(resumed.model.generator_iters) == int(straight.model.generator_iters) > 0
+    assert resumed.extra["step_records"] == straight.extra["step_records"]   # the EM estimate by update too
+    assert len(straight.extra["step_records"]) == int(straight.model.generator_iters)
     for name in ("critic", "generator"):
         a, b = straight.opt[name].state_dict()["state"], resumed.opt[name].state_dict()["state"]
         for k in a:
@@ -145,3 +153,58 @@ def test_a_diverging_player_is_named():
     opt.where = "epoch 3, step 12"
     with pytest.raises(FloatingPointError, match="loss is nan at epoch 3, step 12 \\(optimiser 'discriminator'\\)"):
         model.training_step((torch.rand(4, 1, 8, 8),), 12, opt)
+
+
+def test_dcgan_networks_start_from_radford_et_al_initialisation():
+    torch.manual_seed(0)
+    model = GAN((1, 28, 28), arch="dcgan", z_dim=100, base_channels=64)
+    assert isinstance(model.generator, DCGANGenerator) and isinstance(model.discriminator, DCGANDiscriminator)
+    weights = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(weights) == 6 and len(bns) == 3
+    for m in weights:
+        w = m.weight.detach()
+        assert abs(float(w.std()) - 0.02) < 0.02 * 0.15 and abs(float(w.mean())) < 0.003
+        assert torch.count_nonzero(m.bias) == 0
+    gammas = torch.cat([b.weight.detach() for b in bns])       # 64 + 128 + 128 scales
+    assert abs(float(gammas.mean()) - 1.0) < 0.01 and 0.015 < float(gammas.std()) < 0.025
+    assert all(torch.count_nonzero(b.bias) == 0 for b in bns)
+    # init_std None keeps PyTorch's default (Kaiming-uniform: the first conv's weights spread far wider)
+    default = GAN((1, 28, 28), arch="dcgan", z_dim=100, base_channels=64, init_std=None)
+    assert float(default.discriminator.net[0].weight.detach().std()) > 0.1
+    assert all(torch.all(b.weight == 1) for b in default.modules() if isinstance(b, nn.BatchNorm2d))
+    # the MLP networks keep PyTorch's default whatever init_std says (seed 002 gives none)
+    mlp = GAN((1, 28, 28), arch="mlp", z_dim=100)
+    assert torch.count_nonzero(mlp.generator.net[0].bias) > 0
+
+
+def test_wgan_keeps_the_em_estimate_at_every_generator_update_and_g_loss_only_when_it_moves():
+    torch.manual_seed(0)
+    model = GAN((1, 8, 8), arch="mlp", objective="wgan", z_dim=4, g_hidden=(8,), d_hidden=(8,), dropout=0.0,
+                n_critic=3, warmup_generator_iters=1, warmup_critic_iters=2, warmup_every=0)
+    opt = _rmsprop(model)
+    x = torch.rand(4, 1, 8, 8) * 2 - 1
+    expected = []
+    for step in range(11):     # generator updates after critic steps 2, 5, 8, 11, ...: steps 1, 4, 7, 10
+        figures = model.training_step((x,), step, opt)
+        assert ("g_loss" in figures) == (step in (1, 4, 7, 10))
+        if "g_loss" in figures:
+            expected.append((int(model.generator_iters), {"em_estimate": figures["em_estimate"],
+                                                          "g_loss": figures["g_loss"]}))
+    records = model.pop_step_records()
+    assert [u for u, _ in records] == [1, 2, 3, 4] and records == expected
+    assert model.pop_step_records() == []
+
+
+def test_trainer_stores_update_records_and_averages_g_loss_over_generator_updates_only(tmp_path):
+    trainer = _wgan_trainer(tmp_path, epochs=1)
+    logged = []
+    trainer.fit(log_metrics=lambda m, step: logged.append((step, dict(m))))
+    records = trainer.extra["step_records"]
+    assert [r["update"] for r in records] == list(range(1, int(trainer.model.generator_iters) + 1))
+    # 5 batches of 8: updates after critic steps 3 (warm-up) and 5 -> two updates, g_loss the mean of their two
+    assert len(records) == 2
+    assert trainer.history[0]["train_g_loss"] == pytest.approx(sum(r["g_loss"] for r in records) / 2, rel=1e-12)
+    per_update = [(step, m) for step, m in logged if "update_em_estimate" in m]
+    assert [(s, m["update_em_estimate"]) for s, m in per_update] == [(r["update"], r["em_estimate"]) for r in records]
+    assert trainer.extra["step_records_logged"] == 2

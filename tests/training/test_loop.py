@@ -234,6 +234,71 @@ def test_a_loss_that_turns_non_finite_mid_run_keeps_the_last_good_checkpoint(tmp
         assert torch.equal(kept["model"][k], v)
 
 
+def test_a_finite_loss_with_a_non_finite_gradient_stops_before_any_parameter_moves():
+    from genlab.training.loop import Optimizers
+
+    w = nn.Parameter(torch.tensor([0.0, 4.0]))
+    v = nn.Parameter(torch.tensor([1.0]))
+    opt = Optimizers({"a": torch.optim.SGD([w], lr=0.1), "b": torch.optim.SGD([v], lr=0.1)})
+    opt.where = "epoch 2, step 9"
+    loss = torch.sqrt(w).sum()          # finite (2.0) with an infinite gradient at w = 0
+    assert torch.isfinite(loss)
+    with pytest.raises(FloatingPointError, match="gradient norm is inf at epoch 2, step 9 \\(optimiser 'a'\\)"):
+        opt.step("a", loss)
+    assert torch.equal(w.detach(), torch.tensor([0.0, 4.0]))
+    # with clipping set, clip_grad_norm_ would scale the gradient by 1/inf: refused the same way
+    clipped = Optimizers({"a": torch.optim.SGD([w], lr=0.1)}, grad_clip_norm=1.0)
+    with pytest.raises(FloatingPointError, match="gradient norm is inf"):
+        clipped.step("a", torch.sqrt(w).sum())
+    # players stepped together: one bad gradient and neither moves
+    with pytest.raises(FloatingPointError, match="optimiser 'a'"):
+        opt.step_together({"b": (v * 3).sum(), "a": torch.sqrt(w).sum()})
+    assert torch.equal(w.detach(), torch.tensor([0.0, 4.0])) and torch.equal(v.detach(), torch.tensor([1.0]))
+    opt.step("b", (v * 3).sum())         # a finite gradient steps as before: 1 - 0.1 * 3
+    assert v.item() == pytest.approx(0.7)
+
+
+def test_a_non_finite_parameter_is_never_checkpointed(tmp_path):
+    trainer = _setup(tmp_path, epochs=1)
+    trainer.fit()
+    good = load_checkpoint(tmp_path / "ckpt.pt")
+    with torch.no_grad():
+        trainer.model.decoder.net[0].weight[0, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match="non-finite parameters .*decoder.net.0.weight.*keeps the last good"):
+        trainer.save()
+    kept = load_checkpoint(tmp_path / "ckpt.pt")
+    for k, v in good["model"].items():
+        assert torch.equal(kept["model"][k], v)
+
+
+class _SometimesReports(Trainable):
+    """Reports `a` at every step and `b` only at odd steps: their epoch means are over their own steps."""
+
+    optimizer_names = ("model",)
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+
+    def loss(self, x, *labels):
+        return (self.w * x.mean()).sum(), {}
+
+    def training_step(self, batch, step, opt):
+        opt.step("model", (self.w * batch[0].mean()).sum())
+        return {"a": float(step), **({"b": 10.0 * step} if step % 2 else {})}
+
+
+def test_a_figure_reported_on_some_steps_is_averaged_over_those_steps(tmp_path):
+    data = TensorBatches(torch.ones(10, 1))
+    model = _SometimesReports()
+    trainer = Trainer(model, {"model": torch.optim.SGD(model.parameters(), lr=0.1)}, data, batch_size=4, epochs=1,
+                      checkpoint_path=tmp_path / "c.pt", fingerprint="x", log=lambda s: None)
+    trainer.fit()
+    row = trainer.history[0]
+    # batches of 4, 4, 2 at steps 0, 1, 2: a = (0*4 + 1*4 + 2*2) / 10; b only at step 1: 10
+    assert row["train_a"] == pytest.approx(0.8) and row["train_b"] == pytest.approx(10.0)
+
+
 def test_validation_keeps_no_graph():
     model = VAE((1, 4, 4), z_dim=2, hidden=8)
     figures = mean_figures(model, TensorBatches(torch.bernoulli(torch.full((10, 1, 4, 4), 0.5))), 4)

@@ -22,12 +22,24 @@ NOTE: seed 002 gives the MLP GAN's layer count (4 hidden layers in G, 2 in D), L
 0.2, dropout 0.2 and a tanh output, not the widths; ours are those of its course's
 template (G 128-256-512-1024, D 512-256), z_dim 100, Adam 2e-4 with beta1 0.5 (DCGAN's).
 NOTE: clipping applies to the critic's convolution and linear parameters. Batch-norm
-parameters are not clipped (public clones clamp them too, which pins every BN scale near
-0.01). Our WGAN critic has no batch norm by default (`d_batch_norm: false`): with batch
-norm, the batch statistics rescale the activations and undo the Lipschitz bound the
-clipping buys.
+parameters are not clipped (the reference code clamps every critic parameter, batch
+norm's too, which pins every BN scale near 0.01). Our WGAN critic has no batch norm by
+default (`d_batch_norm: false`, a departure from the reference's DCGAN critic): with
+batch norm, the batch statistics rescale the activations and undo the Lipschitz bound
+the clipping buys.
 NOTE: batch norm in the generator runs in evaluation mode whenever images are sampled
 (samples do not depend on the batch they are drawn in; a known bug of public DCGAN code).
+
+Initialisation: the DCGAN networks (and so the WGAN critic and DCGAN generator) start as
+Radford et al. §4 give it, every convolution and linear weight from N(0, `init_std` =
+0.02) and biases at 0; batch-norm scales from N(1, 0.02) and shifts at 0, as the
+DCGAN and WGAN reference code do. `init_std: null` keeps PyTorch's default
+initialisation. The MLP networks keep PyTorch's default (seed 002 gives none).
+
+The WGAN's critic estimate is also kept at every generator update
+(`pop_step_records`: the update's number, the Earth-Mover estimate of the critic step
+just before it and the generator's loss), the curve the WGAN paper plots; the trainer
+stores it in the checkpoint and logs it to MLflow as `update_em_estimate`.
 """
 from __future__ import annotations
 
@@ -127,6 +139,20 @@ class DCGANDiscriminator(nn.Module):
         return self.net(x).squeeze(1)
 
 
+def dcgan_init(module: nn.Module, std: float) -> None:
+    """Radford et al.'s initialisation: convolution and linear weights ~ N(0, std), biases 0, batch-norm scales
+    ~ N(1, std) and shifts 0."""
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                nn.init.normal_(m.weight, 0.0, std)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.normal_(m.weight, 1.0, std)
+                nn.init.zeros_(m.bias)
+
+
 # --------------------------------------------------------------------------- the model
 def clip_weights(module: nn.Module, c: float) -> None:
     """Clamp every convolution and linear parameter of `module` to [-c, c]; batch norm is left alone."""
@@ -142,7 +168,7 @@ class GAN(GenerativeModel):
                  z_dim: int = 100, g_arch: str | None = None, g_hidden: tuple[int, ...] = (128, 256, 512, 1024),
                  d_hidden: tuple[int, ...] = (512, 256), dropout: float = 0.2, base_channels: int = 64,
                  g_batch_norm: bool = True, d_batch_norm: bool = True, bn_momentum: float = 0.1,
-                 n_critic: int = 5, clip: float = 0.01, warmup_generator_iters: int = 25,
+                 init_std: float | None = 0.02, n_critic: int = 5, clip: float = 0.01, warmup_generator_iters: int = 25,
                  warmup_critic_iters: int = 100, warmup_every: int = 500):
         super().__init__()
         if objective not in ("gan", "wgan"):
@@ -160,6 +186,10 @@ class GAN(GenerativeModel):
             self.discriminator = MLPDiscriminator(image_shape, tuple(d_hidden))
         else:
             self.discriminator = DCGANDiscriminator(image_shape, base_channels, d_batch_norm, bn_momentum)
+        if init_std is not None:
+            for net in (self.generator, self.discriminator):
+                if isinstance(net, (DCGANGenerator, DCGANDiscriminator)):
+                    dcgan_init(net, init_std)
         self.n_critic, self.clip = n_critic, clip
         self.warmup_generator_iters, self.warmup_critic_iters = warmup_generator_iters, warmup_critic_iters
         self.warmup_every = warmup_every
@@ -167,6 +197,12 @@ class GAN(GenerativeModel):
         self.register_buffer("generator_iters", torch.zeros((), dtype=torch.long))
         self.register_buffer("critic_iters", torch.zeros((), dtype=torch.long))  # since the last generator update
         self.register_buffer("last_generator_loss", torch.zeros(()))
+        self._step_records: list[tuple[int, dict[str, float]]] = []   # WGAN: figures by generator update
+
+    def pop_step_records(self) -> list[tuple[int, dict[str, float]]]:
+        """(generator update, figures) of the updates since the last call (the trainer stores them)."""
+        records, self._step_records = self._step_records, []
+        return records
 
     @property
     def optimizer_names(self) -> tuple[str, ...]:
@@ -229,17 +265,24 @@ class GAN(GenerativeModel):
         opt.step("critic", c_loss)
         clip_weights(self.discriminator, self.clip)
         self.critic_iters += 1
+        figures = {"critic_loss": c_loss.item(), "em_estimate": -c_loss.item()}
         if int(self.critic_iters) >= self.critic_updates_needed():
             for p in self.discriminator.parameters():
                 p.requires_grad_(False)   # the generator's backward pass need not reach the critic's weights
-            g_loss = self.wgan_generator_loss(self.discriminator(self.generator(self.noise(len(x)))))
-            opt.step("generator", g_loss)
-            for p in self.discriminator.parameters():
-                p.requires_grad_(True)
+            try:
+                g_loss = self.wgan_generator_loss(self.discriminator(self.generator(self.noise(len(x)))))
+                opt.step("generator", g_loss)
+            finally:
+                for p in self.discriminator.parameters():
+                    p.requires_grad_(True)
             self.generator_iters += 1
             self.critic_iters.zero_()
             self.last_generator_loss.fill_(g_loss.item())
-        return {"critic_loss": c_loss.item(), "em_estimate": -c_loss.item(), "g_loss": float(self.last_generator_loss)}
+            # g_loss only on the steps where the generator moved: its epoch mean is over its own updates
+            figures["g_loss"] = g_loss.item()
+            self._step_records.append((int(self.generator_iters),
+                                       {"em_estimate": figures["em_estimate"], "g_loss": figures["g_loss"]}))
+        return figures
 
     # ---------------------------------------------------------------- sampling
     @torch.no_grad()
@@ -265,4 +308,5 @@ def build(cfg, image_shape: tuple[int, ...], n_classes: int = 0) -> GAN:
     return GAN(tuple(image_shape), arch=m.arch, objective=m.objective, z_dim=m.z_dim, g_arch=m.get("g_arch"),
                g_hidden=tuple(m.g_hidden),
                d_hidden=tuple(m.d_hidden), dropout=m.dropout, base_channels=m.base_channels,
-               g_batch_norm=m.g_batch_norm, d_batch_norm=m.d_batch_norm, bn_momentum=m.bn_momentum, **schedule)
+               g_batch_norm=m.g_batch_norm, d_batch_norm=m.d_batch_norm, bn_momentum=m.bn_momentum,
+               init_std=m.init_std, **schedule)

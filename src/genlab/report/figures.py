@@ -64,6 +64,23 @@ def curves(panels: dict[str, dict[str, tuple[list[float], list[float]]]], path: 
     return _save(fig, path)
 
 
+def estimate_by_update(updates: list[int], values: list[float], path: str | os.PathLike, title: str,
+                       window: int = 101) -> Path:
+    """A figure per generator update (the WGAN paper's figs. 3-4): the raw values, thin, and their running
+    median over `window` updates (fewer at the ends), bold."""
+    import pandas as pd
+
+    fig, ax = plt.subplots(figsize=(7.0, 4.5))
+    ax.plot(updates, values, linewidth=0.5, alpha=0.4, label="each update")
+    median = pd.Series(values).rolling(window, center=True, min_periods=1).median()
+    ax.plot(updates, median.tolist(), linewidth=1.8, label=f"running median of {window}")
+    ax.set_xlabel("generator update")
+    ax.set_ylabel("Earth-Mover estimate")
+    ax.set_title(title)
+    ax.legend()
+    return _save(fig, path)
+
+
 def filters(weight: torch.Tensor, image_shape: tuple[int, ...], n: int) -> torch.Tensor:
     """The first n rows of a (hidden, D) weight matrix as images, each scaled to [0, 1]."""
     w = weight[:n].detach().cpu().float()

@@ -3,13 +3,14 @@
 A checkpoint is a dict saved with torch.save, written atomically:
   fingerprint   hash of (resolved config, data hash, code hash); a resume needs a match
   epoch, step   completed epochs and optimiser steps
-  batch_in_epoch, epoch_sums, epoch_count, epoch_start_data   position inside an unfinished epoch
+  batch_in_epoch, epoch_sums, epoch_weights, epoch_count, epoch_start_data   position inside an unfinished epoch
                 (checkpoints by step: `train.checkpoint_every`)
   complete      True once the last epoch finished
   model, optimizers, schedulers   state dicts by name
   rng           torch CPU/CUDA, numpy, python and data-order generator states
   history       per-epoch metric rows so far
-  extra         caller's own small state (the MLflow run id, the best fine-tuning epoch)
+  extra         caller's own small state (the MLflow run id, the best fine-tuning epoch) and the model's
+                figures by update (`step_records`: a WGAN's EM estimate at every generator update)
 
 Checkpoints are always loaded onto the CPU: the RNG states must stay CPU byte tensors
 (torch.set_rng_state refuses CUDA tensors), and load_state_dict moves the model's and

@@ -4,6 +4,14 @@ The model owns its step (`Trainable.training_step(batch, step, opt)`): a VAE mak
 update of one optimiser, a WGAN n_critic critic updates and one generator update. The
 trainer holds any number of named optimisers and per-epoch schedulers, applies gradient
 clipping in `Optimizers.step`, draws the data order, validates, logs and checkpoints.
+A step's figures are averaged over the epoch's steps that report them (a WGAN's
+generator loss over its generator updates only). A model with `pop_step_records()`
+also hands over figures by update (a WGAN's EM estimate at every generator update):
+they go into the checkpoint's `extra["step_records"]` and to MLflow as `update_<name>`.
+
+Divergence: a non-finite loss or gradient raises FloatingPointError naming the epoch,
+step and optimiser before any parameter moves, and a checkpoint is never written from a
+model with a non-finite parameter, so the last checkpoint on disk is the last good one.
 
 Resuming: a checkpoint whose fingerprint (config + data + code) matches the current run
 is continued from where it stopped -- the end of an epoch, or inside one when
@@ -46,16 +54,29 @@ class Optimizers:
         return iter(self.optimizers)
 
     def step(self, name: str, loss: torch.Tensor) -> None:
-        """zero_grad, backward, clip the global gradient norm (when set), step optimiser `name`."""
+        """zero_grad, backward, clip the global gradient norm (when set), step optimiser `name`. A non-finite
+        loss or gradient raises FloatingPointError before any parameter moves."""
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at {self.where} (optimiser {name!r})")
         opt = self.optimizers[name]
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        if self.grad_clip_norm is not None:
-            params = [p for group in opt.param_groups for p in group["params"]]
-            torch.nn.utils.clip_grad_norm_(params, self.grad_clip_norm)
+        self._clip_and_check(name, [p for group in opt.param_groups for p in group["params"]])
         opt.step()
+
+    def _clip_and_check(self, name: str, params: list[torch.Tensor]) -> None:
+        """Clip the gradients' global norm (when set); refuse a non-finite one. A finite loss can still have an
+        inf or NaN gradient (an overflow in backward), and stepping on it would leave NaN weights that the next
+        checkpoint would save over the last good one."""
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
+        if self.grad_clip_norm is not None:
+            norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip_norm)
+        else:
+            norm = torch.nn.utils.get_total_norm(grads)
+        if not torch.isfinite(norm):
+            raise FloatingPointError(f"gradient norm is {norm.item()} at {self.where} (optimiser {name!r})")
 
     def step_together(self, losses: Mapping[str, torch.Tensor]) -> None:
         """Several players' updates from one forward pass: optimiser `name` steps on the gradient of
@@ -74,8 +95,8 @@ class Optimizers:
             params, gs = grads[name]
             for p, g in zip(params, gs):
                 p.grad = torch.zeros_like(p) if g is None else g
-            if self.grad_clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(params, self.grad_clip_norm)
+            self._clip_and_check(name, params)
+        for name in names:  # no player moves unless every player's gradient is finite
             self.optimizers[name].step()
 
 
@@ -109,6 +130,7 @@ class Trainer:
         self.parallel = parallel or SingleProcess()
         self.epoch, self.step, self.complete = 0, 0, False
         self.batch_in_epoch, self.epoch_sums, self.epoch_count = 0, {}, 0
+        self.epoch_weights: dict[str, float] = {}  # per figure: the items of the steps that reported it
         self.epoch_start_data: torch.Tensor | None = None
         self.history: list[dict[str, float]] = []
         self.extra: dict[str, Any] = {}
@@ -136,6 +158,7 @@ class Trainer:
         self.epoch, self.step, self.complete = state["epoch"], state["step"], state["complete"]
         self.batch_in_epoch, self.epoch_count = state["batch_in_epoch"], state["epoch_count"]
         self.epoch_sums, self.epoch_start_data = dict(state["epoch_sums"]), state["epoch_start_data"]
+        self.epoch_weights = dict(state.get("epoch_weights", {}))
         self.history, self.extra = list(state["history"]), dict(state["extra"])
         where = f"epoch {self.epoch}/{self.epochs}" + (f" and step {self.batch_in_epoch} of epoch {self.epoch + 1}"
                                                         if self.batch_in_epoch else "")
@@ -143,8 +166,15 @@ class Trainer:
         return True
 
     def save(self) -> None:
+        """Write the checkpoint; a model with a non-finite parameter raises FloatingPointError instead, so the
+        last good checkpoint is kept."""
         if not self.parallel.is_main:
             return
+        bad = [name for name, p in self.model.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            raise FloatingPointError(f"non-finite parameters after {self.opt.where} ({', '.join(bad[:3])}"
+                                     + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+                                     + f"); {self.checkpoint_path} keeps the last good state")
         save_checkpoint(self.checkpoint_path, {
             "fingerprint": self.fingerprint,
             "epoch": self.epoch,
@@ -152,6 +182,7 @@ class Trainer:
             "complete": self.complete,
             "batch_in_epoch": self.batch_in_epoch,
             "epoch_sums": self.epoch_sums,
+            "epoch_weights": self.epoch_weights,
             "epoch_count": self.epoch_count,
             "epoch_start_data": self.epoch_start_data,
             "model": self.model.state_dict(),
@@ -179,6 +210,7 @@ class Trainer:
             self.epoch += 1
             images = self.epoch_count  # a resumed epoch's count includes the images before the kill
             self.batch_in_epoch, self.epoch_sums, self.epoch_count, self.epoch_start_data = 0, {}, 0, None
+            self.epoch_weights = {}
             row = {"epoch": self.epoch, "step": self.step,
                    **{f"train_{k}": v for k, v in train.items()},
                    **{f"valid_{k}": v for k, v in valid.items()},
@@ -192,6 +224,10 @@ class Trainer:
                 on_epoch_end(self.epoch, self.model)
             if log_metrics is not None and self.parallel.is_main:
                 log_metrics({k: v for k, v in row.items() if k != "epoch"}, self.epoch)
+                records = self.extra.get("step_records", [])
+                for r in records[self.extra.get("step_records_logged", 0):]:  # e.g. per generator update
+                    log_metrics({f"update_{k}": v for k, v in r.items() if k != "update"}, r["update"])
+            self.extra["step_records_logged"] = len(self.extra.get("step_records", []))
             self.save()
             self.log(f"epoch {self.epoch}/{self.epochs}: "
                      + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k.startswith(("train_", "valid_")))
@@ -208,18 +244,23 @@ class Trainer:
         regroup = getattr(self.data, "regroup", None)
         if regroup is not None:   # e.g. parallel text: batches of similar lengths (genlab.data.text.PairBatches)
             batches = regroup(batches, self.data_generator)
+        pop_records = getattr(self.model, "pop_step_records", None)  # figures by update, not by batch
         bar = tqdm(total=len(batches), initial=self.batch_in_epoch, desc=f"epoch {self.epoch + 1}/{self.epochs}",
                    leave=False, unit="batch", dynamic_ncols=True, mininterval=1.0, disable=None)
         for index in batches[self.batch_in_epoch:]:
             batch = tuple(t.to(self.device, non_blocking=True) for t in self.data[index])
             self.opt.where = f"epoch {self.epoch + 1}, step {self.step}"
             figures = self.model.training_step(batch, self.step, self.opt)
+            if pop_records is not None:
+                self.extra.setdefault("step_records", []).extend(
+                    {"update": int(update), **{k: float(v) for k, v in figs.items()}} for update, figs in pop_records())
             self.step += 1
             self.batch_in_epoch += 1
             b = len(index)
             self.epoch_count += b
-            for k, v in figures.items():
+            for k, v in figures.items():  # a figure a step does not report is averaged over the steps that do
                 self.epoch_sums[k] = self.epoch_sums.get(k, 0.0) + float(v) * b
+                self.epoch_weights[k] = self.epoch_weights.get(k, 0) + b
             bar.update(1)
             if figures:
                 bar.set_postfix({k: f"{float(v):.4g}" for k, v in list(figures.items())[:2]}, refresh=False)
@@ -227,8 +268,9 @@ class Trainer:
                     and self.batch_in_epoch < len(batches)):
                 self.save()  # inside the epoch: a kill loses at most checkpoint_every steps
         bar.close()
-        sums, count = self.parallel.reduce(self.epoch_sums, self.epoch_count)
-        return {k: v / count for k, v in sums.items()}
+        sums, _ = self.parallel.reduce(self.epoch_sums, self.epoch_count)
+        weights, _ = self.parallel.reduce(self.epoch_weights, self.epoch_count)
+        return {k: v / weights[k] for k, v in sums.items()}
 
 
 @torch.no_grad()

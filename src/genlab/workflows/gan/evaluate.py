@@ -5,7 +5,8 @@ FID and KID in the data set's feature networks), and here the last epoch's train
 figures of both players (for WGAN the critic's Earth-Mover estimate, which the WGAN
 paper shows tracking sample quality), the sample grid (generator in evaluation mode),
 latent interpolations (seed 002 fig. 7: G on the straight line between two z, one pair
-per row), samples across training epochs and both players' training curves.
+per row), samples across training epochs and both players' training curves; for WGAN also
+the critic's estimate at every generator update (em_by_update.png, with its running median).
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
     keys = (("train_critic_loss", "train_em_estimate", "train_g_loss", "valid_em_estimate")
             if cfg.model.objective == "wgan" else ("train_d_loss", "train_g_loss", "train_d_real", "train_d_fake",
                                                     "valid_loss"))
-    values = {k: last[k] for k in keys}
+    values = {k: last[k] for k in keys if k in last}  # an epoch without a generator update has no train_g_loss
     values["train_epochs"] = state["epoch"]
     values["generator_updates"] = int(state["model"]["generator_iters"]) if cfg.model.objective == "wgan" \
         else int(last["step"])
@@ -66,6 +67,15 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
               if k.startswith("train_") and k != "train_images_per_second"}
     made.append(figures.curves({f"{p.name}: both players (epoch means)": series}, figures_dir / "losses.png",
                                ("epoch", "loss / estimate")))
+    updates = state.get("extra", {}).get("step_records", [])
+    by_update = {}
+    if updates:  # WGAN: the critic's estimate at every generator update
+        xs, em = [r["update"] for r in updates], [r["em_estimate"] for r in updates]
+        made.append(figures.estimate_by_update(xs, em, figures_dir / "em_by_update.png",
+                                               f"{p.name}: the critic's Earth-Mover estimate"))
+        tail = em[-min(len(em), 100):]
+        by_update = {"generator_updates": len(em), "first_em_estimate": em[0],
+                     "median_em_estimate_last_100_updates": float(sorted(tail)[len(tail) // 2])}
 
     rec = {
         "stage": "evaluate", "model": p.name, "family": cfg.family, "dataset": data.name, "scale": p.scale,
@@ -76,6 +86,7 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
                      "stand_in": data.manifest.get("stand_in")},
         "figures": [str(f) for f in made],
         "training": training_summary(history, model),
+        **({"em_by_update": by_update} if by_update else {}),
         "provenance": provenance_of(dict(p), CODE, data=data.sha256, checkpoint=sha256_file(ckpt_file)),
     }
     publish("evaluate", p.name, p, values, rec, metrics, record, made)

@@ -6,7 +6,9 @@ beta1 (DCGAN's 2e-4 and 0.5) or RMSProp (WGAN's 5e-5), each clipped by
 <out>/checkpoints/train.pt (every epoch and every `checkpoint_every` steps: both players,
 both optimisers and the critic schedule's position), <out>/history.csv (per-epoch means
 of both players' losses, the critic's Earth-Mover estimate for WGAN, and on the
-validation split the discriminator loss or EM estimate against fresh fakes) and
+validation split the discriminator loss or EM estimate against fresh fakes),
+<out>/updates.csv for WGAN (the critic's EM estimate and the generator's loss at every
+generator update, the WGAN paper's curve; in MLflow as update_em_estimate) and
 <out>/samples/epoch_XXX.png (G of the same z before training and after every epoch). With
 `snapshot_generators`, <out>/checkpoints/generators/epoch_XXX.pt keeps the generator's
 weights before training and after every epoch (with the generator-update count), so that
@@ -26,7 +28,7 @@ from genlab.data.prepared import Prepared
 from genlab.data.views import TensorBatches, ViewDataset, view
 from genlab.models import build_model
 from genlab.pipeline import weights_fingerprint
-from genlab.training.loop import Trainer, make_optimizer, mean_figures
+from genlab.training.loop import Trainer, make_optimizer, make_scheduler, mean_figures
 from genlab.training.run import run_training, up_to_date
 
 CHECKPOINT = "train.pt"
@@ -48,9 +50,11 @@ def train(p, data_dir: Path, out: Path, device: torch.device) -> None:
     valid = TensorBatches(view(cfg.view).heldout(data.images("valid", 1000), "valid", p.seed))
     model = build_model(cfg, data.image_shape, data.n_classes).to(device)
     first = model.optimizer_names[0]
-    trainer = Trainer(model, {first: make_optimizer(model.discriminator.parameters(), t),
-                              "generator": make_optimizer(model.generator.parameters(), t)},
-                      train_data, batch_size=t.batch_size, epochs=t.epochs, checkpoint_path=checkpoint,
+    optimizers = {first: make_optimizer(model.discriminator.parameters(), t),
+                  "generator": make_optimizer(model.generator.parameters(), t)}
+    trainer = Trainer(model, optimizers, train_data, batch_size=t.batch_size, epochs=t.epochs,
+                      schedulers={name: make_scheduler(opt, t) for name, opt in optimizers.items()},
+                      checkpoint_path=checkpoint,
                       fingerprint=fingerprint, device=device, seed=p.seed, grad_clip_norm=t.grad_clip_norm,
                       checkpoint_every=t.checkpoint_every,
                       validate=lambda m: mean_figures(m, valid, t.batch_size, device))

@@ -19,7 +19,7 @@ import torch
 
 from genlab.data.text import PreparedText, pairs
 from genlab.pipeline import weights_fingerprint
-from genlab.training.loop import Trainer, make_optimizer, mean_figures
+from genlab.training.loop import Trainer, make_optimizer, make_scheduler, mean_figures
 from genlab.training.run import run_training, up_to_date
 
 CHECKPOINT = "train.pt"
@@ -41,8 +41,10 @@ def train(p, data_dir: Path, out: Path, device: torch.device) -> None:
     t = cfg.train
     train_data, valid = pairs(data, "train", t.n_train, t.sort_k_batches), pairs(data, "valid")
     model = build(cfg, len(data.vocab(data.src_lang)), len(data.vocab(data.tgt_lang))).to(device)
-    trainer = Trainer(model, {"model": make_optimizer(model.parameters(), t)}, train_data, batch_size=t.batch_size,
-                      epochs=t.epochs, checkpoint_path=checkpoint, fingerprint=fingerprint, device=device, seed=p.seed,
+    optimizer = make_optimizer(model.parameters(), t)
+    trainer = Trainer(model, {"model": optimizer}, train_data, batch_size=t.batch_size,
+                      schedulers={"model": make_scheduler(optimizer, t)}, epochs=t.epochs, checkpoint_path=checkpoint,
+                      fingerprint=fingerprint, device=device, seed=p.seed,
                       grad_clip_norm=t.grad_clip_norm, checkpoint_every=t.checkpoint_every,
                       validate=lambda m: mean_figures(m, valid, t.batch_size, device))
     trainer.extra["target_tokens_per_pair"] = train_data.target_tokens() / len(train_data)  # for tokens/s

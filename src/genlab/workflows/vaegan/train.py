@@ -22,7 +22,7 @@ from genlab.data.prepared import Prepared
 from genlab.data.views import TensorBatches, ViewDataset, view
 from genlab.models import build_model
 from genlab.pipeline import weights_fingerprint
-from genlab.training.loop import Trainer, make_optimizer, mean_figures
+from genlab.training.loop import Trainer, make_optimizer, make_scheduler, mean_figures
 from genlab.training.run import run_training, up_to_date
 
 CHECKPOINT = "train.pt"
@@ -46,6 +46,7 @@ def train(p, data_dir: Path, out: Path, device: torch.device) -> None:
     optimizers = {name: make_optimizer(getattr(model, name).parameters(), t) for name in model.optimizer_names}
     trainer = Trainer(model, optimizers,
                       train_data, batch_size=t.batch_size, epochs=t.epochs, checkpoint_path=checkpoint,
+                      schedulers={name: make_scheduler(opt, t) for name, opt in optimizers.items()},
                       fingerprint=fingerprint, device=device, seed=p.seed, grad_clip_norm=t.grad_clip_norm,
                       checkpoint_every=t.checkpoint_every,
                       validate=lambda m: mean_figures(m, valid, t.batch_size, device))
