@@ -33,6 +33,12 @@ norm and ReLU). The discriminator is 5x5 convolutions of 32 channels (stride 1),
 stride-2 ones of 128, 256, 256 channels, a 512-unit layer and a logit, as in the paper.
 NOTE: gamma, the weight of L_llike in the decoder's loss, is ours (`gamma`): the paper
 does not give the value it used.
+NOTE: X, X~ and X_p pass through the discriminator as three separate batches, so its
+batch norm (in training mode) normalises each with its own statistics, as DCGAN code
+treats real and fake batches. A consequence: Dis_l(X) and Dis_l(X~) are compared after
+per-channel normalisation within each batch, so L_llike does not see a shift of a
+channel's batch mean between the two. The paper does not say how it batched them; one
+joint batch would be the other reading.
 """
 from __future__ import annotations
 
