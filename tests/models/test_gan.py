@@ -72,6 +72,15 @@ def test_clipping_bounds_conv_and_linear_weights_but_not_batch_norm():
         assert torch.equal(b.weight.detach(), before) and float(before.min()) > 50
 
 
+def test_a_wgan_critic_is_clipped_from_the_start():
+    model = GAN((1, 28, 28), arch="dcgan", objective="wgan", z_dim=4, base_channels=4, init_std=0.5,
+                d_batch_norm=False)
+    assert max(p.abs().max().item() for p in model.discriminator.parameters()) == pytest.approx(0.01)
+    assert max(p.abs().max().item() for p in model.generator.parameters()) > 0.5   # the generator is not
+    gan = GAN((1, 28, 28), arch="dcgan", objective="gan", z_dim=4, base_channels=4, init_std=0.5, d_batch_norm=False)
+    assert max(p.abs().max().item() for p in gan.discriminator.parameters()) > 0.5
+
+
 def test_wgan_critic_schedule_follows_the_reference_code():
     torch.manual_seed(0)
     model = GAN((1, 8, 8), arch="mlp", objective="wgan", z_dim=4, g_hidden=(8,), d_hidden=(8,), dropout=0.0,

@@ -10,7 +10,8 @@ players, or `g_arch` for a generator unlike its critic) and the objective.
   one generator update, per batch.
 - `wgan` (Arjovsky et al. 2017, Algorithm 1): the critic f has no sigmoid. The critic
   minimises mean f(G(z)) - mean f(x) (it maximises the Earth-Mover estimate
-  mean f(x) - mean f(G(z))), and its weights are clipped to [-c, c] after every update.
+  mean f(x) - mean f(G(z))), and its weights are clipped to [-c, c] at construction and
+  after every update, so every critic the generator or a critic step sees is clipped.
   The generator minimises -mean f(G(z)) after every n_critic critic updates; as in the
   reference code, the critic makes `warmup_critic_iters` (100) updates per generator
   update for the first `warmup_generator_iters` (25) generator updates and at every
@@ -191,6 +192,8 @@ class GAN(GenerativeModel):
                 if isinstance(net, (DCGANGenerator, DCGANDiscriminator)):
                     dcgan_init(net, init_std)
         self.n_critic, self.clip = n_critic, clip
+        if objective == "wgan":   # the reference code clamps before every critic update, so from the first on
+            clip_weights(self.discriminator, clip)
         self.warmup_generator_iters, self.warmup_critic_iters = warmup_generator_iters, warmup_critic_iters
         self.warmup_every = warmup_every
         # the schedule's position: part of the state dict, so a resumed run continues it exactly
