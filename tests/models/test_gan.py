@@ -154,6 +154,34 @@ def test_wgan_resumed_mid_epoch_is_bit_identical_with_its_schedule(tmp_path):
             torch.testing.assert_close(b[k]["square_avg"], a[k]["square_avg"], rtol=0, atol=0)
 
 
+def test_updates_recorded_before_a_kill_are_logged_once_after_the_resume(tmp_path):
+    def logged(sink):
+        def log(metrics, step):
+            if "update_em_estimate" in metrics:
+                sink.append((step, metrics["update_em_estimate"]))
+        return log
+
+    straight, once = _wgan_trainer(tmp_path / "a"), []
+    straight.fit(log_metrics=logged(once))
+    killed, parts = _wgan_trainer(tmp_path / "b"), []
+    real_step = killed.model.training_step
+
+    def dying(batch, step, opt):
+        if step == 9:   # the last batch of epoch 2; its checkpoint after step 7 holds update 3, not yet logged
+            raise Interrupt
+        return real_step(batch, step, opt)
+    killed.model.training_step = dying
+    with pytest.raises(Interrupt):
+        killed.fit(log_metrics=logged(parts))
+    state = load_checkpoint(tmp_path / "b" / "wgan.pt")
+    assert state["batch_in_epoch"] == 3 and len(state["extra"]["step_records"]) > state["extra"]["step_records_logged"]
+    resumed = _wgan_trainer(tmp_path / "b")
+    assert resumed.restore()
+    resumed.fit(log_metrics=logged(parts))
+    assert [u for u, _ in once] == list(range(1, int(straight.model.generator_iters) + 1))
+    assert parts == once   # every update logged exactly once, with the same estimate
+
+
 def test_a_diverging_player_is_named():
     model = GAN((1, 8, 8), arch="mlp", z_dim=4, g_hidden=(8,), d_hidden=(8,))
     with torch.no_grad():

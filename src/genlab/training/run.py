@@ -3,8 +3,8 @@
 `run_training` is what every family's train step calls: it returns at once (no MLflow,
 no images) when a complete checkpoint with the same fingerprint is there, resumes an
 interrupted one, and otherwise trains with a grid of images before training and after
-every epoch in <out>/samples/epoch_XXX.png; <out>/history.csv holds the per-epoch figures and, for a model
-that reports figures by update (`pop_step_records`), <out>/updates.csv those.
+every epoch in <out>/samples/epoch_XXX.png; <out>/history.csv holds the per-epoch figures (figures by update,
+`pop_step_records`, stay in the checkpoint's `extra["step_records"]`).
 """
 from __future__ import annotations
 
@@ -77,7 +77,4 @@ def run_training(trainer: Trainer, *, stage_params, out: Path, images: ImageFn |
         name = f"{metric_prefix}history.csv"
         write_history(out / name, history)
         tracker.log_artifact(out / name)
-        if trainer.extra.get("step_records"):  # figures by update (a WGAN's EM estimate per generator update)
-            write_history(out / f"{metric_prefix}updates.csv", trainer.extra["step_records"])
-            tracker.log_artifact(out / f"{metric_prefix}updates.csv")
     return True

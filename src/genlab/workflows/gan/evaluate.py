@@ -6,10 +6,12 @@ figures of both players (for WGAN the critic's Earth-Mover estimate, which the W
 paper shows tracking sample quality), the sample grid (generator in evaluation mode),
 latent interpolations (seed 002 fig. 7: G on the straight line between two z, one pair
 per row), samples across training epochs and both players' training curves; for WGAN also
-the critic's estimate at every generator update (em_by_update.png, with its running median).
+the critic's estimate at every generator update (em_by_update.png, with its running median,
+and updates.csv: update, EM estimate, generator loss).
 """
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import torch
@@ -73,9 +75,11 @@ def evaluate(p, data_dir: Path, model_dir: Path, metrics: Path, record: Path, fi
         xs, em = [r["update"] for r in updates], [r["em_estimate"] for r in updates]
         made.append(figures.estimate_by_update(xs, em, figures_dir / "em_by_update.png",
                                                f"{p.name}: the critic's Earth-Mover estimate"))
-        tail = em[-min(len(em), 100):]
+        table = figures_dir / "updates.csv"   # a DVC output with the figures (the checkpoint holds the same rows)
+        pd.DataFrame(updates).to_csv(table, index=False)
+        made.append(table)
         by_update = {"generator_updates": len(em), "first_em_estimate": em[0],
-                     "median_em_estimate_last_100_updates": float(sorted(tail)[len(tail) // 2])}
+                     "median_em_estimate_last_100_updates": float(statistics.median(em[-100:]))}
 
     rec = {
         "stage": "evaluate", "model": p.name, "family": cfg.family, "dataset": data.name, "scale": p.scale,

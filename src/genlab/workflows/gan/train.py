@@ -6,13 +6,14 @@ beta1 (DCGAN's 2e-4 and 0.5) or RMSProp (WGAN's 5e-5), each clipped by
 <out>/checkpoints/train.pt (every epoch and every `checkpoint_every` steps: both players,
 both optimisers and the critic schedule's position), <out>/history.csv (per-epoch means
 of both players' losses, the critic's Earth-Mover estimate for WGAN, and on the
-validation split the discriminator loss or EM estimate against fresh fakes),
-<out>/updates.csv for WGAN (the critic's EM estimate and the generator's loss at every
-generator update, the WGAN paper's curve; in MLflow as update_em_estimate) and
+validation split the discriminator loss or EM estimate against fresh fakes) and
 <out>/samples/epoch_XXX.png (G of the same z before training and after every epoch). With
 `snapshot_generators`, <out>/checkpoints/generators/epoch_XXX.pt keeps the generator's
 weights before training and after every epoch (with the generator-update count), so that
 sample quality can be scored along training (the stability matrix, stages/stability.py).
+For WGAN the checkpoint also holds the critic's EM estimate and the generator's loss at
+every generator update (the WGAN paper's curve; MLflow update_em_estimate), which
+evaluate writes to reports/figures/<scale>/<model>/updates.csv and em_by_update.png.
 
 A non-finite loss stops training with the epoch, step and player named; the last
 checkpoint, written before that step, is kept.
