@@ -17,6 +17,11 @@ def _opts(model, lr=1e-2):
             "generator": torch.optim.SGD(model.generator.parameters(), lr=lr)}
 
 
+def _tiny_wgan(**kwargs) -> GAN:
+    """An 8x8 MLP WGAN; `kwargs` give its dropout and critic schedule."""
+    return GAN((1, 8, 8), arch="mlp", objective="wgan", z_dim=4, g_hidden=(8,), d_hidden=(8,), **kwargs)
+
+
 def _rmsprop(model):
     return Optimizers({name: torch.optim.RMSprop(getattr(model, "discriminator" if name == "critic" else name)
                                                  .parameters(), lr=1e-3) for name in model.optimizer_names})
@@ -83,8 +88,7 @@ def test_a_wgan_critic_is_clipped_from_the_start():
 
 def test_wgan_critic_schedule_follows_the_reference_code():
     torch.manual_seed(0)
-    model = GAN((1, 8, 8), arch="mlp", objective="wgan", z_dim=4, g_hidden=(8,), d_hidden=(8,), dropout=0.0,
-                n_critic=2, warmup_generator_iters=2, warmup_critic_iters=4, warmup_every=5)
+    model = _tiny_wgan(dropout=0.0, n_critic=2, warmup_generator_iters=2, warmup_critic_iters=4, warmup_every=5)
     opt = _rmsprop(model)
     x = torch.rand(4, 1, 8, 8) * 2 - 1
     generator_steps_at = []
@@ -111,8 +115,7 @@ def test_sampling_uses_batch_norm_in_eval_mode_so_samples_do_not_depend_on_the_b
 
 def _wgan_trainer(tmp_path, epochs=2):
     torch.manual_seed(0)
-    model = GAN((1, 8, 8), arch="mlp", objective="wgan", z_dim=4, g_hidden=(8,), d_hidden=(8,), dropout=0.2,
-                n_critic=2, warmup_generator_iters=1, warmup_critic_iters=3, warmup_every=4)
+    model = _tiny_wgan(dropout=0.2, n_critic=2, warmup_generator_iters=1, warmup_critic_iters=3, warmup_every=4)
     opts = {"critic": torch.optim.RMSprop(model.discriminator.parameters(), lr=5e-3),
             "generator": torch.optim.RMSprop(model.generator.parameters(), lr=5e-3)}
     data = TensorBatches(torch.rand(40, 1, 8, 8, generator=torch.Generator().manual_seed(3)) * 2 - 1)
@@ -217,8 +220,7 @@ def test_dcgan_networks_start_from_radford_et_al_initialisation():
 
 def test_wgan_keeps_the_em_estimate_at_every_generator_update_and_g_loss_only_when_it_moves():
     torch.manual_seed(0)
-    model = GAN((1, 8, 8), arch="mlp", objective="wgan", z_dim=4, g_hidden=(8,), d_hidden=(8,), dropout=0.0,
-                n_critic=3, warmup_generator_iters=1, warmup_critic_iters=2, warmup_every=0)
+    model = _tiny_wgan(dropout=0.0, n_critic=3, warmup_generator_iters=1, warmup_critic_iters=2, warmup_every=0)
     opt = _rmsprop(model)
     x = torch.rand(4, 1, 8, 8) * 2 - 1
     expected = []
