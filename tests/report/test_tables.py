@@ -142,6 +142,9 @@ def test_sample_metrics_and_reference_rows_join_the_report(tmp_path):
     fid_row = df[df["metric"] == "Fréchet classifier distance to the real test split"].iloc[0]
     assert "10000 samples vs 10000 real test images in view binary_threshold" in fid_row["protocol"]
     assert "efefefefefef" in fid_row["protocol"]
+    assert "model trained 80 epochs" in fid_row["protocol"]   # the evaluate record's training length
+    real_row = df[df["model"] == "real_data"].iloc[0]
+    assert "trained" not in real_row["protocol"]
     assert "view binary_threshold" in df[df["model"] == "real_data"].iloc[0]["note"]
     md = markdown_report("t", df, records)
     assert "`" + str(tmp_path / "quick" / "samples" / "vae_conv_cond.json") + "`" in md   # its provenance row

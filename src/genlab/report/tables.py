@@ -105,6 +105,9 @@ def protocol_text(record: dict, ref: Reference) -> str:
             text = f"{m['n_samples']} samples; {m['inception_score']}"
         if ref.ours.startswith("kid_"):
             text += f"; KID over {m['kid']['n_subsets']} subsets of {m['kid']['subset_size']}"
+        epochs = record["values"].get("train_epochs")
+        if record["family"] != "reference" and epochs is not None:   # a sample figure is only as good as the run
+            text += f"; model trained {epochs} epochs"
         return f"{text}; {_data_text(p)}"
     if ref.ours == "cas_top1_pct":
         if record["family"] == "reference":
