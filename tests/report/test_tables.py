@@ -145,7 +145,7 @@ def test_sample_metrics_and_reference_rows_join_the_report(tmp_path):
     assert "model trained 80 epochs" in fid_row["protocol"]   # the evaluate record's training length
     real_row = df[df["model"] == "real_data"].iloc[0]
     assert "trained" not in real_row["protocol"]
-    assert "view binary_threshold" in df[df["model"] == "real_data"].iloc[0]["note"]
+    assert "view binary_threshold" in real_row["note"]
     md = markdown_report("t", df, records)
     assert "`" + str(tmp_path / "quick" / "samples" / "vae_conv_cond.json") + "`" in md   # its provenance row
 
