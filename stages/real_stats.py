@@ -19,7 +19,7 @@ from genlab.pipeline import StageError, load_slice, parse_args, setup, stage_mai
 
 CODE = ("metrics/sample_quality.py", "metrics/fid.py", "metrics/kid.py", "metrics/inception.py",
         "metrics/classifier.py", "models/classifier.py", "models/base.py", "training/checkpoint.py",
-        "training/runtime.py", "data/views.py", "data/prepared.py")
+        "training/runtime.py", "training/progress.py", "data/views.py", "data/prepared.py")
 
 
 def main(argv: list[str] | None = None) -> int:

