@@ -158,6 +158,9 @@ REFERENCES += (
               note="their architecture and budget differ; best of a large hyper-parameter search"),
     Reference("wgan", "mnist", "FID (Inception)", "", 6.7, _LUCIC, "fid_inception",
               note="their architecture and budget differ; best of a large hyper-parameter search"),
+    Reference("gan_mlp", "mnist", "FID (Inception), NS-GAN", "", 6.8, _LUCIC, "fid_inception",
+              note="the same non-saturating loss; their architecture and budget differ; best of a large "
+                   "hyper-parameter search"),
 )
 REFERENCES += (
     Reference("vae_gan", "mnist", "FID (Inception)", "", 26.45, _SEED001 + ": VAE-GAN", "fid_inception",
