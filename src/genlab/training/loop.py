@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import torch
 from torch import nn
+
 from genlab.training.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from genlab.training.parallel import SingleProcess
 from genlab.training.progress import Progress
@@ -261,7 +262,7 @@ class Trainer:
             for k, v in figures.items():  # a figure a step does not report is averaged over the steps that do
                 self.epoch_sums[k] = self.epoch_sums.get(k, 0.0) + float(v) * b
                 self.epoch_weights[k] = self.epoch_weights.get(k, 0) + b
-            bar.update(1, {k: v for k, v in list(figures.items())[:2]})
+            bar.update(1, dict(list(figures.items())[:2]))
             if (self.checkpoint_every and self.step % self.checkpoint_every == 0
                     and self.batch_in_epoch < len(batches)):
                 self.save()  # inside the epoch: a kill loses at most checkpoint_every steps

@@ -29,8 +29,8 @@ def progress_every() -> float:
     try:
         every = float(raw)
     except ValueError:
-        raise ValueError(f"GENLAB_PROGRESS_SECONDS={raw!r}: expected seconds (a number >= 0; 0 = no lines)") from None
-    if every < 0 or every != every:
+        every = float("nan")
+    if not every >= 0:   # also refuses NaN
         raise ValueError(f"GENLAB_PROGRESS_SECONDS={raw!r}: expected seconds (a number >= 0; 0 = no lines)")
     return every
 
