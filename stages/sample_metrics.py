@@ -7,12 +7,14 @@
 
 Reads the samples of `sample@<model>` and the real test features of `real_stats@<dataset>`
 in the view the model was trained on (a dequantized flow's: the 8-bit view, genlab.config.COMPARE_AS),
-and computes for each feature network of the data
-set fid_<network> and kid_<network> (Inception FID only from >= 2048 samples unless
-allow_small_sample). A class-conditional model gets CAS (Ravuri & Vinyals 2019) on the
-domain classifier's data set, or on a set whose `sample_metrics.datasets.<set>.cas_train`
-says how to train: the classifier architecture, trained on the sample stage's labelled
-samples and tested on the real test split. On a set without the domain classifier, the
+and computes for each feature network of the data set fid_<network> and kid_<network>
+(Inception FID only from >= 2048 samples unless allow_small_sample). With the domain
+classifier it also gives that classifier's Inception Score (is_classifier) and how far the
+samples' classes (its argmax) are from the test split's (class_tv_classifier,
+classes_under_half_classifier: a GAN's mode collapse shows there first). A class-conditional
+model gets CAS (Ravuri & Vinyals 2019) on the domain classifier's data set, or on a set
+whose `sample_metrics.datasets.<set>.cas_train` says how to train: the classifier
+architecture, trained on the sample stage's labelled samples and tested on the real test split. On a set without the domain classifier, the
 real-data row (`cas_real_top1_pct`) is the same training on as many real training images.
 Works for any generator: nothing here knows the model's family.
 """
@@ -69,12 +71,14 @@ def run(args) -> None:
                             "real_split": "test", "view": p.view, "seconds": time.perf_counter() - start}
         hashes[f"real_{net.name}"] = sha256_file(real_file)
         if net.class_probs is not None:  # the classifier's own Inception Score (MNIST's classes, not ImageNet's)
-            from genlab.metrics.sample_quality import IS_FORMULA, inception_score
+            from genlab.metrics.sample_quality import IS_FORMULA, class_balance, inception_score
 
-            figs[f"is_{net.name}"], figs[f"is_{net.name}_std"] = inception_score(net.class_probs(x).cpu().numpy(),
-                                                                                    seed=p.seed)
-            values.update({k: figs[k] for k in (f"is_{net.name}", f"is_{net.name}_std")})
+            probs = net.class_probs(x).cpu().numpy()
+            figs[f"is_{net.name}"], figs[f"is_{net.name}_std"] = inception_score(probs, seed=p.seed)
             detail[net.name]["inception_score"] = f"{IS_FORMULA}; p(y|x) of {net.description.split('(')[0].strip()}"
+            balance, detail[net.name]["class_balance"] = class_balance(probs, data.labels("test").numpy(), net.name)
+            figs.update(balance)
+            values.update(figs)
         print(f"sample_metrics {p.name}: " + ", ".join(f"{k} {v:.4g}" for k, v in figs.items())
               + f" ({len(x):,} samples vs {len(real):,} real test images, view {p.view})"
               + (f"; {'; '.join(info['notes'])}" if info["notes"] else ""))

@@ -7,11 +7,13 @@
 
 Trains the cell's GAN with the GAN family's train step (resumable; it keeps the generator
 after every epoch), then scores every kept generator with the Fréchet classifier distance
-(`fid_samples` samples against the real test split's features from real_stats) and sets
-it beside that epoch's training figures: the critic's Earth-Mover estimate (WGAN) or the
-discriminator's loss (GAN). Arjovsky et al. claim the first tracks sample quality and the
-second does not; the record gives both series and their Spearman correlation with the
-distance, the final distance, and the cell's sample grid and curves.
+(`fid_samples` samples against the real test split's features from real_stats) and the
+distance of the same samples' classes from the test split's (class_tv_classifier; Arjovsky
+et al. saw no mode collapse with WGAN in any experiment), and sets them beside that epoch's
+training figures: the critic's Earth-Mover estimate (WGAN) or the discriminator's loss (GAN).
+Arjovsky et al. claim the first tracks sample quality and the second does not; the record
+gives both series and their Spearman correlation with the distance, the final distance and
+class distance, and the cell's sample grid and curves.
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ def run(args) -> None:
     from genlab.images import save_grid
     from genlab.io import sha256_file
     from genlab.metrics.fid import FeatureStats, frechet_distance
-    from genlab.metrics.sample_quality import classifier_network
+    from genlab.metrics.sample_quality import CLASS_BALANCE_FORMULA, class_balance, classifier_network
     from genlab.models import build_model
     from genlab.pipeline import Section, StageError, load_slice, load_trained, provenance_of, setup
     from genlab.report import figures
@@ -67,6 +69,7 @@ def run(args) -> None:
     real = FeatureStats.of(np.load(real_file))
     net = classifier_network(p.classifier, args.classifier / "checkpoints" / "train.pt", data.image_shape,
                              data.n_classes, device)
+    real_labels = data.labels("test").numpy()
 
     snapshots = sorted((args.out / "checkpoints" / "generators").glob("epoch_*.pt"))
     if len(snapshots) != state["epoch"] + 1:
@@ -81,15 +84,18 @@ def run(args) -> None:
         model.generator.load_state_dict(snap["generator"])
         x = draw_samples(model, p.fid_samples, p.batch_size, p.seed).float() / 255
         fid = frechet_distance(FeatureStats.of(net.extract(x).numpy()), real).value
+        balance, _ = class_balance(net.class_probs(x).cpu().numpy(), real_labels)
         row = history.get(snap["epoch"], {})
         rows.append({"epoch": snap["epoch"], "generator_updates": snap["generator_updates"], "fid_classifier": fid,
-                     loss_key: row.get(loss_key, float("nan"))})
+                     **balance, loss_key: row.get(loss_key, float("nan"))})
     # the generator now holds the last snapshot: the trained generator
     trained = [r for r in rows if r["epoch"] > 0]
     rho = (float(spearmanr([r[loss_key] for r in trained], [r["fid_classifier"] for r in trained]).statistic)
            if len(trained) > 2 else float("nan"))
     values = {"fid_classifier": rows[-1]["fid_classifier"], "fid_classifier_start": rows[0]["fid_classifier"],
               "fid_classifier_best": min(r["fid_classifier"] for r in rows),
+              "class_tv_classifier": rows[-1]["class_tv_classifier"],
+              "classes_under_half_classifier": rows[-1]["classes_under_half_classifier"],
               "generator_updates": rows[-1]["generator_updates"], "train_epochs": state["epoch"]}
     if np.isfinite(rho):  # undefined below three trained checkpoints or for a constant series
         values[f"spearman_{loss_key.removeprefix('train_')}_vs_fid"] = rho
@@ -102,7 +108,9 @@ def run(args) -> None:
     made.append(figures.curves(
         {f"{p.cell}: Fréchet classifier distance": {"FID (classifier)": (
             [r["generator_updates"] for r in rows], [r["fid_classifier"] for r in rows])},
-         f"{p.cell}: {label}": {label: ([r["generator_updates"] for r in trained], [r[loss_key] for r in trained])}},
+         f"{p.cell}: {label}": {label: ([r["generator_updates"] for r in trained], [r[loss_key] for r in trained])},
+         f"{p.cell}: class TV (0: the data's class shares)": {"class TV": (
+             [r["generator_updates"] for r in rows], [r["class_tv_classifier"] for r in rows])}},
         args.figures / "curves.png", ("generator updates", "value")))
     rec = {
         "stage": "stability", "model": f"stability-{p.cell}", "cell": p.cell, "family": "gan", "dataset": data.name,
@@ -114,6 +122,7 @@ def run(args) -> None:
         "protocol": {"fid": f"Fréchet classifier distance of {p.fid_samples} samples per checkpoint (generator "
                             f"batch norm in eval mode) to the real test split in view {p.view}; "
                             f"{net.description}",
+                     "class_balance": f"the same samples' classes: {CLASS_BALANCE_FORMULA}",
                      "correlation": f"Spearman's rho between the epoch's mean {loss_key} and the distance after "
                                     "that epoch, over the trained checkpoints",
                      "data_source": data.manifest["source"]},

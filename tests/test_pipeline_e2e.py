@@ -94,7 +94,13 @@ def test_repro_builds_every_output(project):
         assert record["values"]["train_epochs"] == 1
         assert (root / f"reports/figures/tiny/{m}/interpolations.png").exists()
         net = "classifier" if record["dataset"] == "mnist" else "inception"
-        assert f"kid_{net}" in json.loads((root / f"metrics/tiny/samples/{m}.json").read_text())
+        samples = json.loads((root / f"metrics/tiny/samples/{m}.json").read_text())
+        assert f"kid_{net}" in samples
+        if net == "classifier":   # the samples' classes beside the test split's
+            assert 0 <= samples["class_tv_classifier"] <= 1 and 0 <= samples["classes_under_half_classifier"] <= 10
+            shares = json.loads((root / f"reports/records/tiny/samples/{m}.json").read_text())[
+                "sample_metrics"]["classifier"]["class_balance"]
+            assert sum(shares["sample_class_pct"]) == pytest.approx(100, abs=0.1) and len(shares["real_test_class_pct"]) == 10
     assert json.loads((root / "metrics/tiny/dcgan.json").read_text())["generator_updates"] > 0
     vae_gan = json.loads((root / "metrics/tiny/vae_gan.json").read_text())
     assert vae_gan["test_kl"] > 0 and 0 < vae_gan["test_pixel_mse"] < 1
@@ -103,6 +109,8 @@ def test_repro_builds_every_output(project):
         record = json.loads((root / f"reports/records/tiny/stability/{c}.json").read_text())
         curve = record["curves"]["checkpoints"]
         assert curve["epoch"] == [0, 1, 2, 3] and len(curve["fid_classifier"]) == 4
+        assert record["values"]["class_tv_classifier"] == curve["class_tv_classifier"][-1]
+        assert all(0 <= tv <= 1 for tv in curve["class_tv_classifier"])
         updates = curve["generator_updates"]
         assert updates[0] == 0 < updates[1] < updates[2] < updates[3]
         assert record["values"]["fid_classifier"] == curve["fid_classifier"][-1] > 0
@@ -131,6 +139,7 @@ def test_repro_builds_every_output(project):
     report = (root / "reports/paper_comparison.md").read_text()
     assert "GANs, VAEs and flows compared" in report and "exact density of the dequantized data" in report
     assert "The WGAN paper's stability matrix" in report and "rho(EM estimate, FID)" in report
+    assert "classes under half their share" in report
     for m in AE_MODELS:
         assert (root / f"models/tiny/{m}/checkpoints/pretrain.pt").exists()
         assert pd.read_csv(root / f"models/tiny/{m}/history.csv")["epoch"].tolist() == [1]

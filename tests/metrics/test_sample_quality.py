@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from genlab.pipeline import Section
-from genlab.metrics.sample_quality import compare, inception_score, noise_images
+from genlab.metrics.sample_quality import class_balance, compare, inception_score, noise_images
 from genlab.sampling import balanced_labels, draw_samples
 from genlab.models.base import GenerativeModel
 
@@ -97,3 +97,26 @@ def test_inception_score_of_known_predictions():
     # by hand: two samples p = (0.9, 0.1) and (0.1, 0.9), marginal (0.5, 0.5)
     kl = 0.9 * np.log(0.9 / 0.5) + 0.1 * np.log(0.1 / 0.5)
     assert inception_score(np.array([[0.9, 0.1], [0.1, 0.9]]), splits=1)[0] == pytest.approx(np.exp(kl))
+
+
+def test_class_balance_against_hand_computed_shares():
+    labels = np.array([0, 0, 1, 1, 2, 2, 2, 2])                  # p = (1/4, 1/4, 1/2)
+    probs = np.eye(3)[[0, 0, 0, 0, 0, 0, 2, 1]] * 0.8 + 0.2 / 3  # argmax classes: six 0s, one 2, one 1
+    values, detail = class_balance(probs, labels)
+    # q = (6/8, 1/8, 1/8): TV = (|3/4 - 1/4| + |1/8 - 1/4| + |1/8 - 1/2|) / 2 = (1/2 + 1/8 + 3/8) / 2 = 1/2
+    assert values["class_tv_classifier"] == pytest.approx(0.5)
+    # under half its share (q_k < p_k / 2): class 2 (1/8 < 1/4); class 1 sits exactly at half (1/8), not under
+    assert values["classes_under_half_classifier"] == 1
+    assert detail["sample_class_pct"] == [75.0, 12.5, 12.5] and detail["real_test_class_pct"] == [25.0, 25.0, 50.0]
+    # the data's own class frequencies: 0; a generator of one class the data lacks entirely: 1
+    same, _ = class_balance(np.eye(3)[labels], labels)
+    assert same == {"class_tv_classifier": 0.0, "classes_under_half_classifier": 0}
+    only_missing, _ = class_balance(np.eye(4)[[3, 3, 3]], np.array([0, 1, 2]), network="net")
+    assert only_missing == {"class_tv_net": pytest.approx(1.0), "classes_under_half_net": 3}
+
+
+def test_class_balance_names_labels_outside_the_classes():
+    with pytest.raises(ValueError, match=r"labels span \[0, 5\], outside the 3 classes"):
+        class_balance(np.eye(3), np.array([0, 5]))
+    with pytest.raises(ValueError, match="must be non-empty"):
+        class_balance(np.zeros((0, 3)), np.array([0]))

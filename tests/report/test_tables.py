@@ -176,7 +176,7 @@ def test_family_table_fills_seed_002_verdicts_with_our_figures(tmp_path):
     _write(tmp_path, "quick/realnvp_mnist.json", flow)
     _write(tmp_path, "quick/samples/realnvp_mnist.json", {
         "stage": "sample_metrics", "model": "realnvp_mnist", "dataset": "mnist", "scale": "quick",
-        "values": {"fid_classifier": 12.5}, "protocol": {"samples": "s"}, "provenance": PROV,
+        "values": {"fid_classifier": 12.5, "class_tv_classifier": 0.0625}, "protocol": {"samples": "s"}, "provenance": PROV,
         "sample_metrics": {"classifier": {"n_samples": 10000, "n_real": 10000, "real_split": "test",
                                           "view": "eight_bit", "feature_network": "LeNet", "weights_sha256": "cd" * 32}}})
     df = family_comparison(load_records(tmp_path))
@@ -185,7 +185,7 @@ def test_family_table_fills_seed_002_verdicts_with_our_figures(tmp_path):
     assert gan["model"] == "" and "not measured" in gan["likelihood"] and "unstable" in gan["seed 002 says"]
     assert vae_row["likelihood"] == "<= 0.170 bits/dim (negative ELBO, a bound)"
     assert flow_row["likelihood"].startswith("1.900 bits/dim, exact")
-    assert flow_row["sample quality"] == "Fréchet classifier distance 12.5"
+    assert flow_row["sample quality"] == "Fréchet classifier distance 12.5; class TV 0.0625"
     assert "rose in 1 of 1 epoch steps" in flow_row["stability"]
     assert flow_row["training cost"] == "16,237 parameters; 500 training images/s"
     md = markdown_report("t", comparison_rows(load_records(tmp_path)), load_records(tmp_path))
@@ -200,12 +200,14 @@ def test_stability_table_sets_each_objective_beside_the_other_per_generator():
                 "values": {"fid_classifier": 100.0, "fid_classifier_start": 300.0, "fid_classifier_best": 90.25,
                            "generator_updates": 40, **values}}
 
-    df = stability_table([rec("wgan-mlp", "wgan", {"spearman_em_estimate_vs_fid": 0.8}),
+    df = stability_table([rec("wgan-mlp", "wgan", {"spearman_em_estimate_vs_fid": 0.8, "class_tv_classifier": 0.125,
+                                                   "classes_under_half_classifier": 2}),
                           rec("gan-mlp", "gan", {"spearman_d_loss_vs_fid": -0.25}),
                           rec("gan-dcgan", "gan", {})])
     assert list(df["generator"]) == ["dcgan", "mlp"]          # cells sorted, one row per generator
     mlp = df[df["generator"] == "mlp"].iloc[0]
-    assert mlp["wgan"] == ("FID 100.0 (start 300.0, best 90.2); rho(EM estimate, FID) +0.80; 40 G updates")
-    assert "rho(D loss, FID) -0.25" in mlp["gan"]
+    assert mlp["wgan"] == ("FID 100.0 (start 300.0, best 90.2); class TV 0.12 (2 classes under half their share); "
+                           "rho(EM estimate, FID) +0.80; 40 G updates")
+    assert "rho(D loss, FID) -0.25" in mlp["gan"] and "class TV not recorded" in mlp["gan"]  # a record made before it
     assert "undefined" in df[df["generator"] == "dcgan"].iloc[0]["gan"]
     assert df[df["generator"] == "dcgan"]["wgan"].isna().all()   # a cell that has not run is left empty

@@ -100,6 +100,35 @@ def inception_score(probs: np.ndarray, splits: int = 10, seed: int = 0) -> tuple
     return float(np.mean(scores)), float(np.std(scores))
 
 
+CLASS_BALANCE_FORMULA = ("q_k: the share of the samples that the domain classifier assigns (argmax p(y|x)) to "
+                         "class k; p_k: the share of class k among the real test split's labels; "
+                         "class_tv = 1/2 sum_k |q_k - p_k| (0: the data's class frequencies, 1: only classes the "
+                         "data lacks); classes_under_half: the number of classes k with q_k < p_k / 2")
+
+
+def class_balance(probs: np.ndarray, labels: np.ndarray, network: str = "classifier") -> tuple[dict[str, float], dict]:
+    """How far the samples' classes are from the data's (CLASS_BALANCE_FORMULA): the mode collapse a GAN shows on
+    MNIST as too many of some digits and too few of others, which a Fréchet distance folds into one number.
+
+    probs: (N, K) p(y|x) of the samples; labels: the real test labels in [0, K). Returns
+    ({class_tv_<network>, classes_under_half_<network>}, detail with both class distributions in %)."""
+    probs = np.asarray(probs)
+    labels = np.asarray(labels)
+    k = probs.shape[1]
+    if len(probs) == 0 or len(labels) == 0:
+        raise ValueError(f"class_balance: {len(probs)} samples and {len(labels)} labels; both must be non-empty")
+    if labels.min() < 0 or labels.max() >= k:
+        raise ValueError(f"class_balance: labels span [{labels.min()}, {labels.max()}], outside the {k} classes "
+                         "of the probabilities")
+    q = np.bincount(probs.argmax(axis=1), minlength=k) / len(probs)
+    p = np.bincount(labels, minlength=k) / len(labels)
+    values = {f"class_tv_{network}": float(0.5 * np.abs(q - p).sum()),
+              f"classes_under_half_{network}": int((q < p / 2).sum())}
+    detail = {"sample_class_pct": [round(100 * v, 2) for v in q], "real_test_class_pct": [round(100 * v, 2) for v in p],
+              "formula": CLASS_BALANCE_FORMULA}
+    return values, detail
+
+
 def compare(features: np.ndarray, real: np.ndarray, network: str, kid_cfg, allow_small: bool,
             seed: int) -> tuple[dict[str, float], dict]:
     """fid_<network> and kid_<network> of `features` against `real` features; (values, detail).

@@ -214,7 +214,7 @@ def family_comparison(records: Iterable[dict]) -> pd.DataFrame:
                 likelihood = "none: no density to evaluate"
             quality = "; ".join(f"{label} {v[key]:.4g}" for key, label in (
                 ("fid_classifier", "Fréchet classifier distance"), ("fid_inception", "FID"),
-                ("kid_inception", "KID (Inception)")) if key in v) or "not measured"
+                ("kid_inception", "KID (Inception)"), ("class_tv_classifier", "class TV")) if key in v) or "not measured"
             speed = t.get("train_images_per_second")
             rows.append({
                 "family": family, "model": r["model"], "dataset": r["dataset"], "scale": r["scale"],
@@ -231,7 +231,7 @@ def family_comparison(records: Iterable[dict]) -> pd.DataFrame:
 STABILITY_CLAIM = ("Arjovsky et al. 2017 (§4.3, figs. 5-6): with a DCGAN critic, WGAN trains the DCGAN generator, "
                    "the DCGAN generator without batch norm and a 4 x 512 MLP generator, where a standard GAN fails "
                    "on the last two; and the critic's Earth-Mover estimate falls as samples improve, where the GAN "
-                   "discriminator's loss says nothing about quality")
+                   "discriminator's loss says nothing about quality; and that no WGAN run showed mode collapse")
 
 
 def load_stability(root: Path) -> list[dict]:
@@ -250,8 +250,10 @@ def stability_table(records: Iterable[dict]) -> pd.DataFrame:
         loss = "EM estimate" if r["objective"] == "wgan" else "D loss"
         rho = f"{v[rho_key]:+.2f}" if rho_key else "undefined (under 3 trained checkpoints)"
         row = cells.setdefault((r["scale"], generator), {"scale": r["scale"], "generator": generator})
+        classes = (f"class TV {v['class_tv_classifier']:.2f} ({v['classes_under_half_classifier']} classes under "
+                   "half their share); " if "class_tv_classifier" in v else "class TV not recorded; ")
         row[objective] = (f"FID {v['fid_classifier']:.1f} (start {v['fid_classifier_start']:.1f}, best "
-                          f"{v['fid_classifier_best']:.1f}); rho({loss}, FID) {rho}; "
+                          f"{v['fid_classifier_best']:.1f}); {classes}rho({loss}, FID) {rho}; "
                           f"{v['generator_updates']} G updates")
     return pd.DataFrame(list(cells.values()))
 
@@ -293,7 +295,10 @@ def markdown_report(title: str, df: pd.DataFrame, records: list[dict], stability
                 f"Claim: {STABILITY_CLAIM}. Each cell: the Fréchet classifier distance of the final generator (and "
                 "of the untrained one, and the best checkpoint), Spearman's rho between the epoch's player-1 loss "
                 "(WGAN: the critic's Earth-Mover estimate; GAN: the discriminator's loss) and the distance after "
-                "that epoch (positive: the loss falls as samples improve), and the generator updates made. "
+                "that epoch (positive: the loss falls as samples improve), the class TV of the final samples (half the L1 "
+                "distance between the classifier's argmax class shares and the test labels' shares: 0 when every "
+                "digit comes as often as in the data, higher as the generator drops digits), and the generator "
+                "updates made. "
                 "Quick-scale cells train a few hundred batches on narrow networks: they show the pipeline, not the "
                 "claim. Curves: `reports/stability_curves.png`; per cell: `reports/figures/<scale>/stability/`.", "",
                 _md_table(stability_table(stability)), "", "![stability curves](stability_curves.png)", ""]
