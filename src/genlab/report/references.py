@@ -303,9 +303,9 @@ DEVIATIONS: dict[str, str] = {
            "Algorithm 1 and the reference code's critic schedule; clipping leaves batch norm alone and the critic "
            "has none. At quick scale the networks are narrow and train a few hundred steps, with a shortened "
            "critic warm-up (named in params.yaml). The stability matrix's MLP generator is the WGAN paper's 4 x 512 "
-           "with LeakyReLU 0.2 (the paper: ReLU); every cell has the DCGAN discriminator (GAN: with batch norm; WGAN: "
-           "without, as wgan), and the run length "
-           "(25 MNIST epochs at paper scale) is ours.",
+           "with LeakyReLU 0.2 and a tanh output (the reference code: ReLU and a linear output); every cell has "
+           "the DCGAN discriminator (GAN: with batch norm; WGAN: without, as wgan), and the run length (25 MNIST "
+           "epochs at paper scale) is ours.",
     "vaegan": "vae_gan follows Larsen et al.'s Algorithm 1 (KL + discriminator-feature reconstruction for the "
               "encoder, gamma * that reconstruction plus the adversarial loss for the decoder, the GAN loss for "
               "the discriminator; each player's gradient from its own loss only) and their networks, RMSProp 3e-4, "
