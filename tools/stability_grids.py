@@ -1,5 +1,5 @@
-"""Set the stability matrix's sample grids side by side: one figure, a row per objective (gan, wgan) and a
-column per generator (dcgan, dcgan_nobn, mlp), each panel titled with the cell's final Fréchet classifier
+"""Set the stability matrix's sample grids side by side: one figure, a row per objective and a column per
+generator of params.yaml's `stability` matrix, each panel titled with the cell's final Fréchet classifier
 distance and class TV from its record. A cell that has not run is drawn as an empty, labelled panel.
 
     python tools/stability_grids.py --scale paper --out reports/paper_stability_mnist_samples.png
@@ -13,9 +13,6 @@ import argparse
 import json
 from pathlib import Path
 
-OBJECTIVES = ("gan", "wgan")
-GENERATORS = ("dcgan", "dcgan_nobn", "mlp")
-
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -25,12 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import matplotlib
+    import yaml
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(OBJECTIVES), len(GENERATORS), figsize=(3.2 * len(GENERATORS), 3.6 * len(OBJECTIVES)))
-    for i, objective in enumerate(OBJECTIVES):
-        for j, generator in enumerate(GENERATORS):
+    matrix = yaml.safe_load((args.root / "params.yaml").read_text())["stability"]   # the cells dvc.yaml runs
+    objectives, generators = list(matrix["objectives"]), list(matrix["generators"])
+    fig, axes = plt.subplots(len(objectives), len(generators), figsize=(3.2 * len(generators), 3.6 * len(objectives)))
+    for i, objective in enumerate(objectives):
+        for j, generator in enumerate(generators):
             cell = f"{objective}-{generator}"
             ax = axes[i][j]
             ax.set_xticks([])
