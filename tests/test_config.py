@@ -164,6 +164,12 @@ def test_stability_cells_merge_base_objective_and_generator():
     assert (m["objective"], m["arch"], m["g_arch"], m["d_batch_norm"]) == ("wgan", "dcgan", "mlp", False)
     assert (t["optimizer"], t["lr"], t["warmup_critic_iters"], t["snapshot_generators"]) == ("rmsprop", 5e-5, 10, True)
     assert m["base_channels"] == 16 and t["epochs"] == 3          # the quick override of base reaches every cell
+    assert (m["g_activation"], m["g_output"], m["g_hidden"]) == ("relu", "linear", [256, 256, 256])
+    paper = stage_slices(load_params(REPO / "params.yaml", scale="paper"))["stability/gan-mlp.json"]["model"]["model"]
+    assert (paper["g_activation"], paper["g_output"], paper["g_hidden"]) == ("relu", "linear", [512, 512, 512])
+    assert paper["dropout"] == 0.0                                # the WGAN reference's MLP_G: 3 x 512 ReLU, linear out
+    seed002 = stage_slices(params)["train/gan_mlp.json"]["model"]["model"]
+    assert (seed002["g_activation"], seed002["g_output"]) == ("leaky_relu", "tanh")
     gan = stage_slices(params)["stability/gan-dcgan_nobn.json"]["model"]
     assert gan["model"]["g_batch_norm"] is False and gan["model"]["d_batch_norm"] is True
     assert gan["train"]["optimizer"] == "adam" and gan["train"]["beta1"] == 0.5

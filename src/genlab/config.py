@@ -345,6 +345,10 @@ class GANArchConfig(Strict):
         default=None, description="the generator's architecture when it differs from arch (null: arch)")
     z_dim: int = Field(gt=0)
     g_hidden: list[int] = Field(default=[128, 256, 512, 1024], min_length=1, description="mlp generator widths")
+    g_activation: Literal["leaky_relu", "relu"] = Field(
+        default="leaky_relu", description="mlp generator hidden units: LeakyReLU(0.2) (seed 002) or ReLU (WGAN code)")
+    g_output: Literal["tanh", "linear"] = Field(
+        default="tanh", description="mlp generator output: tanh into [-1, 1] (seed 002) or linear (WGAN code)")
     d_hidden: list[int] = Field(default=[512, 256], min_length=1, description="mlp discriminator widths")
     dropout: float = Field(default=0.2, ge=0, lt=1, description="mlp generator dropout")
     base_channels: int = Field(default=64, gt=0, description="dcgan: channels of the widest-resolution layer")

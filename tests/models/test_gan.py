@@ -36,6 +36,32 @@ def test_dcgan_shapes(shape, k):
     assert model.discriminator(x).shape == (5,)
 
 
+def test_mlp_generator_as_the_wgan_reference_code_relu_and_a_linear_output():
+    """The stability matrix's MLP_G: Linear-ReLU x 3 (512 at paper scale), then a linear layer, nothing after it;
+    seed 002's default keeps LeakyReLU(0.2) and tanh. Samples leave [-1, 1] only before to_unit clamps them."""
+    ref = GAN((1, 8, 8), arch="dcgan", g_arch="mlp", z_dim=4, g_hidden=(16, 16, 16), dropout=0.0,
+              g_activation="relu", g_output="linear", base_channels=4).generator
+    layers = [type(m) for m in ref.net]
+    assert layers == [nn.Linear, nn.ReLU, nn.Dropout] * 3 + [nn.Linear]
+    seed002 = GAN((1, 8, 8), arch="mlp", z_dim=4, g_hidden=(16,), d_hidden=(8,)).generator
+    assert [type(m) for m in seed002.net] == [nn.Linear, nn.LeakyReLU, nn.Dropout, nn.Linear, nn.Tanh]
+    assert seed002.net[1].negative_slope == 0.2
+    # a linear output is unbounded: scale the last layer up and the images pass +-1, which tanh would forbid
+    model = GAN((1, 8, 8), arch="dcgan", g_arch="mlp", z_dim=4, g_hidden=(16,), dropout=0.0, g_activation="relu",
+                g_output="linear", base_channels=4)
+    with torch.no_grad():
+        model.generator.net[-1].weight.mul_(100.0)
+    x = model.sample(64, generator=torch.Generator().manual_seed(0))
+    assert x.abs().max() > 1
+    unit = model.to_unit(x)
+    assert unit.min() == 0 and unit.max() == 1
+    torch.testing.assert_close(unit, ((x + 1) / 2).clamp(0, 1))
+    with pytest.raises(ValueError, match="g_output = 'sigmoid'"):
+        GAN((1, 8, 8), arch="mlp", z_dim=4, g_hidden=(8,), g_output="sigmoid")
+    with pytest.raises(ValueError, match="g_activation = 'elu'"):
+        GAN((1, 8, 8), arch="mlp", z_dim=4, g_hidden=(8,), g_activation="elu")
+
+
 def test_generator_steps_move_the_fakes_toward_real_under_both_objectives():
     torch.manual_seed(0)
     for objective in ("gan", "wgan"):

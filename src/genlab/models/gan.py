@@ -17,7 +17,19 @@ players, or `g_arch` for a generator unlike its critic) and the objective.
   update for the first `warmup_generator_iters` (25) generator updates and at every
   `warmup_every`-th (500th). Each critic update takes the trainer's next real batch.
 
-Images are in the `symmetric` view, [-1, 1]; the generator ends in tanh.
+Images are in the `symmetric` view, [-1, 1]. The DCGAN generator ends in tanh; the MLP
+generator ends in tanh (`g_output: tanh`, seed 002) or in its last linear layer
+(`g_output: linear`, the WGAN reference's MLP_G), and its hidden units are LeakyReLU(0.2)
+(`g_activation: leaky_relu`, seed 002) or ReLU (`relu`, the reference's). Samples are
+clamped to [-1, 1] when turned into images (`to_unit`); the critic sees them unclamped.
+
+NOTE: the stability matrix's MLP generator (params.yaml `stability`) is the WGAN reference
+code's MLP_G: 3 hidden ReLU layers of 512 and a linear output ("4-layer ReLU-MLP with 512
+hidden units", counting the output layer), no batch norm, no dropout. An earlier version
+of the matrix used seed 002's LeakyReLU and tanh with 4 hidden layers; under the WGAN
+objective its tanh saturated (after 25 epochs 94% of the output pixels were beyond
++-0.99 and the pre-activations ~11), so the generator's gradient vanished and every z
+gave the same image: a failure of our departure, not of the objective.
 
 NOTE: seed 002 gives the MLP GAN's layer count (4 hidden layers in G, 2 in D), LeakyReLU
 0.2, dropout 0.2 and a tanh output, not the widths; ours are those of its course's
@@ -56,13 +68,23 @@ from genlab.models.base import GenerativeModel
 
 # --------------------------------------------------------------------------- networks
 class MLPGenerator(nn.Module):
-    def __init__(self, z_dim: int, image_shape: tuple[int, int, int], hidden: tuple[int, ...], dropout: float):
+    """z -> hidden linear layers with `activation` ('leaky_relu': LeakyReLU(0.2), seed 002; 'relu': the WGAN
+    reference's) and dropout -> a linear layer to the image, then tanh (`output` 'tanh') or nothing ('linear')."""
+
+    def __init__(self, z_dim: int, image_shape: tuple[int, int, int], hidden: tuple[int, ...], dropout: float,
+                 activation: str = "leaky_relu", output: str = "tanh"):
         super().__init__()
+        acts = {"leaky_relu": lambda: nn.LeakyReLU(0.2), "relu": nn.ReLU}
+        outs = {"tanh": [nn.Tanh()], "linear": []}
+        if activation not in acts:
+            raise ModelConfigError(f"g_activation = {activation!r}: expected one of {sorted(acts)}")
+        if output not in outs:
+            raise ModelConfigError(f"g_output = {output!r}: expected one of {sorted(outs)}")
         layers, width = [], z_dim
         for h in hidden:
-            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2), nn.Dropout(dropout)]
+            layers += [nn.Linear(width, h), acts[activation](), nn.Dropout(dropout)]
             width = h
-        self.net = nn.Sequential(*layers, nn.Linear(width, math.prod(image_shape)), nn.Tanh())
+        self.net = nn.Sequential(*layers, nn.Linear(width, math.prod(image_shape)), *outs[output])
         self.image_shape = tuple(image_shape)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -167,6 +189,7 @@ def clip_weights(module: nn.Module, c: float) -> None:
 class GAN(GenerativeModel):
     def __init__(self, image_shape: tuple[int, int, int], arch: str = "dcgan", objective: str = "gan",
                  z_dim: int = 100, g_arch: str | None = None, g_hidden: tuple[int, ...] = (128, 256, 512, 1024),
+                 g_activation: str = "leaky_relu", g_output: str = "tanh",
                  d_hidden: tuple[int, ...] = (512, 256), dropout: float = 0.2, base_channels: int = 64,
                  g_batch_norm: bool = True, d_batch_norm: bool = True, bn_momentum: float = 0.1,
                  init_std: float | None = 0.02, n_critic: int = 5, clip: float = 0.01, warmup_generator_iters: int = 25,
@@ -180,7 +203,7 @@ class GAN(GenerativeModel):
                 raise ModelConfigError(f"{name} = {value!r}: expected 'mlp' or 'dcgan'")
         # the generator's architecture may differ from the critic's (the WGAN paper's MLP generator, DCGAN critic)
         if (g_arch or arch) == "mlp":
-            self.generator = MLPGenerator(z_dim, image_shape, tuple(g_hidden), dropout)
+            self.generator = MLPGenerator(z_dim, image_shape, tuple(g_hidden), dropout, g_activation, g_output)
         else:
             self.generator = DCGANGenerator(z_dim, image_shape, base_channels, g_batch_norm, bn_momentum)
         if arch == "mlp":
@@ -309,7 +332,7 @@ def build(cfg, image_shape: tuple[int, ...], n_classes: int = 0) -> GAN:
         "n_critic": train.n_critic, "clip": train.clip, "warmup_generator_iters": train.warmup_generator_iters,
         "warmup_critic_iters": train.warmup_critic_iters, "warmup_every": train.warmup_every}
     return GAN(tuple(image_shape), arch=m.arch, objective=m.objective, z_dim=m.z_dim, g_arch=m.get("g_arch"),
-               g_hidden=tuple(m.g_hidden),
+               g_hidden=tuple(m.g_hidden), g_activation=m.g_activation, g_output=m.g_output,
                d_hidden=tuple(m.d_hidden), dropout=m.dropout, base_channels=m.base_channels,
                g_batch_norm=m.g_batch_norm, d_batch_norm=m.d_batch_norm, bn_momentum=m.bn_momentum,
                init_std=m.init_std, **schedule)

@@ -302,8 +302,8 @@ DEVIATIONS: dict[str, str] = {
            "from 4x4 for 32x32; the paper's 64x64 networks have four). wgan follows "
            "Algorithm 1 and the reference code's critic schedule; clipping leaves batch norm alone and the critic "
            "has none. At quick scale the networks are narrow and train a few hundred steps, with a shortened "
-           "critic warm-up (named in params.yaml). The stability matrix's MLP generator is the WGAN paper's 4 x 512 "
-           "with LeakyReLU 0.2 and a tanh output (the reference code: ReLU and a linear output); every cell has "
+           "critic warm-up (named in params.yaml). The stability matrix's MLP generator is the reference code's MLP_G "
+           "(3 hidden ReLU layers of 512, a linear output; samples clamped to [-1, 1] for scoring); every cell has "
            "the DCGAN discriminator (GAN: with batch norm; WGAN: without, as wgan), and the run length (25 MNIST "
            "epochs at paper scale) is ours.",
     "vaegan": "vae_gan follows Larsen et al.'s Algorithm 1 (KL + discriminator-feature reconstruction for the "

@@ -229,7 +229,7 @@ def family_comparison(records: Iterable[dict]) -> pd.DataFrame:
 
 
 STABILITY_CLAIM = ("Arjovsky et al. 2017 (§4.3, figs. 5-6): with a DCGAN critic, WGAN trains the DCGAN generator, "
-                   "the DCGAN generator without batch norm and a 4 x 512 MLP generator, where a standard GAN fails "
+                   "the DCGAN generator without batch norm and a 4-layer ReLU MLP generator of 512 units, where a standard GAN fails "
                    "on the last two; and the critic's Earth-Mover estimate falls as samples improve, where the GAN "
                    "discriminator's loss says nothing about quality; and that no WGAN run showed mode collapse")
 
