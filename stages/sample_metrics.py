@@ -14,8 +14,9 @@ samples' classes (its argmax) are from the test split's (class_tv_classifier,
 classes_under_half_classifier: a GAN's mode collapse shows there first). A class-conditional
 model gets CAS (Ravuri & Vinyals 2019) on the domain classifier's data set, or on a set
 whose `sample_metrics.datasets.<set>.cas_train` says how to train: the classifier
-architecture, trained on the sample stage's labelled samples and tested on the real test split. On a set without the domain classifier, the
-real-data row (`cas_real_top1_pct`) is the same training on as many real training images.
+architecture, trained on the sample stage's labelled samples and tested on the real test
+split. On a set without the domain classifier, the real-data row (`cas_real_top1_pct`) is
+the same training on as many real training images.
 Works for any generator: nothing here knows the model's family.
 """
 from __future__ import annotations

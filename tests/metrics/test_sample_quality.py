@@ -108,6 +108,7 @@ def test_class_balance_against_hand_computed_shares():
     # under half its share (q_k < p_k / 2): class 2 (1/8 < 1/4); class 1 sits exactly at half (1/8), not under
     assert values["classes_under_half_classifier"] == 1
     assert detail["sample_class_pct"] == [75.0, 12.5, 12.5] and detail["real_test_class_pct"] == [25.0, 25.0, 50.0]
+    assert all(type(v) is float for v in detail["sample_class_pct"] + detail["real_test_class_pct"])   # plain JSON
     # the data's own class frequencies: 0; a generator of one class the data lacks entirely: 1
     same, _ = class_balance(np.eye(3)[labels], labels)
     assert same == {"class_tv_classifier": 0.0, "classes_under_half_classifier": 0}

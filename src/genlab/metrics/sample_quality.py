@@ -124,7 +124,8 @@ def class_balance(probs: np.ndarray, labels: np.ndarray, network: str = "classif
     p = np.bincount(labels, minlength=k) / len(labels)
     values = {f"class_tv_{network}": float(0.5 * np.abs(q - p).sum()),
               f"classes_under_half_{network}": int((q < p / 2).sum())}
-    detail = {"sample_class_pct": [round(100 * v, 2) for v in q], "real_test_class_pct": [round(100 * v, 2) for v in p],
+    detail = {"sample_class_pct": [round(100 * float(v), 2) for v in q],
+              "real_test_class_pct": [round(100 * float(v), 2) for v in p],
               "formula": CLASS_BALANCE_FORMULA}
     return values, detail
 
