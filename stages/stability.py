@@ -9,7 +9,9 @@ Trains the cell's GAN with the GAN family's train step (resumable; it keeps the 
 after every epoch), then scores every kept generator with the Fréchet classifier distance
 (`fid_samples` samples against the real test split's features from real_stats) and the
 distance of the same samples' classes from the test split's (class_tv_classifier; Arjovsky
-et al. saw no mode collapse with WGAN in any experiment), and sets them beside that epoch's
+et al. saw no mode collapse with WGAN in any experiment) and how much those samples differ
+from one another (pixel_spread: 0 when every z gives one image, beside the real test
+images' pixel_spread_real), and sets them beside that epoch's
 training figures: the critic's Earth-Mover estimate (WGAN) or the discriminator's loss (GAN).
 Arjovsky et al. claim the first tracks sample quality and the second does not; the record
 gives both series and their Spearman correlation with the distance, the final distance and
@@ -42,7 +44,8 @@ def run(args) -> None:
     from genlab.images import save_grid
     from genlab.io import sha256_file
     from genlab.metrics.fid import FeatureStats, frechet_distance
-    from genlab.metrics.sample_quality import CLASS_BALANCE_FORMULA, class_balance, classifier_network
+    from genlab.metrics.sample_quality import (CLASS_BALANCE_FORMULA, PIXEL_SPREAD_FORMULA, class_balance,
+                                               classifier_network, pixel_spread)
     from genlab.models import build_model
     from genlab.pipeline import Section, StageError, load_slice, load_trained, provenance_of, setup
     from genlab.report import figures
@@ -70,6 +73,7 @@ def run(args) -> None:
     net = classifier_network(p.classifier, args.classifier / "checkpoints" / "train.pt", data.image_shape,
                              data.n_classes, device)
     real_labels = data.labels("test").numpy()
+    real_spread = pixel_spread(data.images("test", p.fid_samples).float() / 255)
 
     snapshots = sorted((args.out / "checkpoints" / "generators").glob("epoch_*.pt"))
     if len(snapshots) != state["epoch"] + 1:
@@ -87,7 +91,7 @@ def run(args) -> None:
         balance, _ = class_balance(net.class_probs(x).cpu().numpy(), real_labels)
         row = history.get(snap["epoch"], {})
         rows.append({"epoch": snap["epoch"], "generator_updates": snap["generator_updates"], "fid_classifier": fid,
-                     **balance, loss_key: row.get(loss_key, float("nan"))})
+                     **balance, "pixel_spread": pixel_spread(x), loss_key: row.get(loss_key, float("nan"))})
     # the generator now holds the last snapshot: the trained generator
     trained = [r for r in rows if r["epoch"] > 0]
     rho = (float(spearmanr([r[loss_key] for r in trained], [r["fid_classifier"] for r in trained]).statistic)
@@ -96,6 +100,7 @@ def run(args) -> None:
               "fid_classifier_best": min(r["fid_classifier"] for r in rows),
               "class_tv_classifier": rows[-1]["class_tv_classifier"],
               "classes_under_half_classifier": rows[-1]["classes_under_half_classifier"],
+              "pixel_spread": rows[-1]["pixel_spread"], "pixel_spread_real": real_spread,
               "generator_updates": rows[-1]["generator_updates"], "train_epochs": state["epoch"]}
     if np.isfinite(rho):  # undefined below three trained checkpoints or for a constant series
         values[f"spearman_{loss_key.removeprefix('train_')}_vs_fid"] = rho
@@ -110,7 +115,11 @@ def run(args) -> None:
             [r["generator_updates"] for r in rows], [r["fid_classifier"] for r in rows])},
          f"{p.cell}: {label}": {label: ([r["generator_updates"] for r in trained], [r[loss_key] for r in trained])},
          f"{p.cell}: class TV (0: the data's class shares)": {"class TV": (
-             [r["generator_updates"] for r in rows], [r["class_tv_classifier"] for r in rows])}},
+             [r["generator_updates"] for r in rows], [r["class_tv_classifier"] for r in rows])},
+         f"{p.cell}: pixel spread (0: one image for every z)": {
+             "samples": ([r["generator_updates"] for r in rows], [r["pixel_spread"] for r in rows]),
+             "real test images": ([rows[0]["generator_updates"], rows[-1]["generator_updates"]],
+                                  [real_spread, real_spread])}},
         args.figures / "curves.png", ("generator updates", "value")))
     rec = {
         "stage": "stability", "model": f"stability-{p.cell}", "cell": p.cell, "family": "gan", "dataset": data.name,
@@ -123,6 +132,8 @@ def run(args) -> None:
                             f"batch norm in eval mode) to the real test split in view {p.view}; "
                             f"{net.description}",
                      "class_balance": f"the same samples' classes: {CLASS_BALANCE_FORMULA}",
+                     "pixel_spread": f"the same samples' {PIXEL_SPREAD_FORMULA}; pixel_spread_real: the first "
+                                     f"{p.fid_samples} real test images'",
                      "correlation": f"Spearman's rho between the epoch's mean {loss_key} and the distance after "
                                     "that epoch, over the trained checkpoints",
                      "data_source": data.manifest["source"]},

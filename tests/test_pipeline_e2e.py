@@ -111,6 +111,9 @@ def test_repro_builds_every_output(project):
         assert curve["epoch"] == [0, 1, 2, 3] and len(curve["fid_classifier"]) == 4
         assert record["values"]["class_tv_classifier"] == curve["class_tv_classifier"][-1]
         assert all(0 <= tv <= 1 for tv in curve["class_tv_classifier"])
+        assert record["values"]["pixel_spread"] == curve["pixel_spread"][-1]
+        assert all(0 <= s <= 0.5 for s in curve["pixel_spread"])            # a std of values in [0, 1]
+        assert 0.1 < record["values"]["pixel_spread_real"] < 0.3           # MNIST digits differ (about 0.18)
         updates = curve["generator_updates"]
         assert updates[0] == 0 < updates[1] < updates[2] < updates[3]
         assert record["values"]["fid_classifier"] == curve["fid_classifier"][-1] > 0

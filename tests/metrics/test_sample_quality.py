@@ -99,6 +99,18 @@ def test_inception_score_of_known_predictions():
     assert inception_score(np.array([[0.9, 0.1], [0.1, 0.9]]), splits=1)[0] == pytest.approx(np.exp(kl))
 
 
+def test_pixel_spread_against_hand_computed_values():
+    from genlab.metrics.sample_quality import pixel_spread
+
+    same = torch.full((5, 1, 2, 2), 0.3)
+    assert pixel_spread(same) == 0.0                              # one image for every z
+    # pixel 0 takes 0 and 1 (population std 0.5), pixel 1 takes 0.2 and 0.6 (0.2), pixels 2-3 are constant
+    pair = torch.tensor([[[[0.0, 0.2], [0.5, 0.5]]], [[[1.0, 0.6], [0.5, 0.5]]]])
+    assert pixel_spread(pair) == pytest.approx((0.5 + 0.2 + 0 + 0) / 4)
+    with pytest.raises(ValueError, match="at least two images"):
+        pixel_spread(same[:1])
+
+
 def test_class_balance_against_hand_computed_shares():
     labels = np.array([0, 0, 1, 1, 2, 2, 2, 2])                  # p = (1/4, 1/4, 1/2)
     probs = np.eye(3)[[0, 0, 0, 0, 0, 0, 2, 1]] * 0.8 + 0.2 / 3  # argmax classes: six 0s, one 2, one 1

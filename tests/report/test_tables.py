@@ -201,13 +201,15 @@ def test_stability_table_sets_each_objective_beside_the_other_per_generator():
                            "generator_updates": 40, **values}}
 
     df = stability_table([rec("wgan-mlp", "wgan", {"spearman_em_estimate_vs_fid": 0.8, "class_tv_classifier": 0.125,
-                                                   "classes_under_half_classifier": 2}),
+                                                   "classes_under_half_classifier": 2, "pixel_spread": 0.0012,
+                                                   "pixel_spread_real": 0.3057}),
                           rec("gan-mlp", "gan", {"spearman_d_loss_vs_fid": -0.25}),
                           rec("gan-dcgan", "gan", {})])
     assert list(df["generator"]) == ["dcgan", "mlp"]          # cells sorted, one row per generator
     mlp = df[df["generator"] == "mlp"].iloc[0]
     assert mlp["wgan"] == ("FID 100.0 (start 300.0, best 90.2); class TV 0.12 (2 classes under half their share); "
-                           "rho(EM estimate, FID) +0.80; 40 G updates")
+                           "pixel spread 0.001 (real 0.306); rho(EM estimate, FID) +0.80; 40 G updates")
     assert "rho(D loss, FID) -0.25" in mlp["gan"] and "class TV not recorded" in mlp["gan"]  # a record made before it
+    assert "pixel spread" not in mlp["gan"]
     assert "undefined" in df[df["generator"] == "dcgan"].iloc[0]["gan"]
     assert df[df["generator"] == "dcgan"]["wgan"].isna().all()   # a cell that has not run is left empty
