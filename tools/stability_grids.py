@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
     matrix = yaml.safe_load((args.root / "params.yaml").read_text())["stability"]   # the cells dvc.yaml runs
     objectives, generators = list(matrix["objectives"]), list(matrix["generators"])
-    fig, axes = plt.subplots(len(objectives), len(generators), figsize=(3.2 * len(generators), 3.6 * len(objectives)))
+    fig, axes = plt.subplots(len(objectives), len(generators), figsize=(3.4 * len(generators), 3.8 * len(objectives)))
     for i, objective in enumerate(objectives):
         for j, generator in enumerate(generators):
             cell = f"{objective}-{generator}"
@@ -42,10 +42,11 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             v = json.loads(record.read_text())["values"]
             ax.imshow(plt.imread(grid), cmap="gray")
+            spread = f"\npixel spread {v['pixel_spread']:.3f}" if "pixel_spread" in v else ""
             ax.set_title(f"{cell}, {v['train_epochs']} epochs\nFID (classifier) {v['fid_classifier']:.1f}, "
-                         f"class TV {v['class_tv_classifier']:.2f}", fontsize=9)
+                         f"class TV {v['class_tv_classifier']:.2f}{spread}", fontsize=9)
     fig.suptitle(f"Stability matrix ({args.scale} scale): samples of each cell's final generator", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(h_pad=2.0)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=110)
     print(f"wrote {args.out}")

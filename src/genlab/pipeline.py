@@ -130,12 +130,15 @@ def code_hash(paths: Iterable[str] | None = None) -> str:
 
 # train params that say how a run is operated, not what it computes: left out of resume fingerprints, so that
 # changing them continues a killed run instead of restarting it
-OPERATIONAL_KEYS = ("checkpoint_every",)
+# keys left out of a checkpoint's fingerprint: how often it is written, and how many epochs are asked for (the
+# trainer extends a matching shorter run, training/loop.py; a chain of runs must name the epochs of the one it
+# starts from, as the auto-encoders' fine-tuning does)
+OPERATIONAL_KEYS = ("checkpoint_every", "epochs")
 
 
 def weights_fingerprint(p: Section, data_sha256: str, code: Iterable[str], **extra: Any) -> str:
-    """The hash a checkpoint must carry to be resumed: the stage's params (less OPERATIONAL_KEYS), the data and
-    the source files that decide the weights."""
+    """The hash a checkpoint must carry to be resumed: the stage's params (less OPERATIONAL_KEYS, at any depth),
+    the data and the source files that decide the weights."""
     def strip(tree: Any) -> Any:
         if isinstance(tree, dict):
             return {k: strip(v) for k, v in tree.items() if k not in OPERATIONAL_KEYS}

@@ -202,6 +202,54 @@ def test_other_fingerprint_starts_fresh_and_complete_run_is_reused(tmp_path):
     _same_weights(trainer.model, same.model)
 
 
+def test_a_finished_run_asked_for_more_epochs_continues_and_ends_as_the_longer_run(tmp_path):
+    from genlab.training.run import up_to_date
+
+    straight = _setup(tmp_path / "a", epochs=3)
+    straight.fit()
+
+    short = _setup(tmp_path / "b", epochs=2)
+    short.fit()
+    ckpt = tmp_path / "b" / "ckpt.pt"
+    assert load_checkpoint(ckpt)["complete"] and up_to_date(ckpt, "fp", 2)
+    assert not up_to_date(ckpt, "fp", 3) and not up_to_date(ckpt, "fp", 1) and not up_to_date(ckpt, "other", 2)
+
+    longer = _setup(tmp_path / "b", epochs=3)
+    torch.manual_seed(123)  # another process: the checkpoint restores every RNG state
+    assert longer.restore() and longer.epoch == 2 and not longer.complete
+    history = longer.fit()
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    _same_weights(straight.model, longer.model)                 # bit-identical to 3 epochs from the start
+    assert longer.step == straight.step == 12
+    assert longer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * 0.5 ** 3)   # the decay went on
+    assert [r["valid_nelbo"] for r in history] == [r["valid_nelbo"] for r in straight.history]
+    assert up_to_date(ckpt, "fp", 3)
+
+    fewer = _setup(tmp_path / "b", epochs=1)                    # a run cannot be shortened: it starts afresh
+    assert not fewer.restore() and fewer.epoch == 0 and not fewer.complete
+
+
+def test_a_checkpoint_past_the_asked_epochs_mid_epoch_is_not_resumed(tmp_path):
+    _kill_at_step(_setup(tmp_path, epochs=3, checkpoint_every=3), 7)   # checkpoint at step 6: epoch 1 + 2 steps
+    state = load_checkpoint(tmp_path / "ckpt.pt")
+    assert (state["epoch"], state["batch_in_epoch"]) == (1, 2)
+    assert not _setup(tmp_path, epochs=1, checkpoint_every=3).restore()   # epoch 2 is under way: past 1 epoch
+    assert _setup(tmp_path, epochs=2, checkpoint_every=3).restore()
+
+
+def test_the_weights_fingerprint_leaves_out_the_epochs_and_the_checkpoint_interval_only():
+    from genlab.pipeline import Section, weights_fingerprint
+
+    def fp(**train):
+        return weights_fingerprint(Section({"seed": 0, "model": {"train": {"epochs": 25, "lr": 1e-3,
+                                                                           "checkpoint_every": 500} | train}}),
+                                   "data", ["training/loop.py"])
+    assert fp(epochs=100) == fp() == fp(checkpoint_every=None)
+    assert fp(lr=2e-3) != fp()
+    assert weights_fingerprint(Section({"a": 1}), "data", ["training/loop.py"], pretrain_epochs=2) != \
+        weights_fingerprint(Section({"a": 1}), "data", ["training/loop.py"], pretrain_epochs=3)
+
+
 def test_non_finite_loss_stops_training(tmp_path):
     trainer = _setup(tmp_path)
     with torch.no_grad():

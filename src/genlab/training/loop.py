@@ -20,7 +20,11 @@ state restored and the epoch's permutation redrawn from its saved start state, s
 killed-and-resumed run ends with the same weights as an uninterrupted one (on the CPU;
 on CUDA it resumes, bit-identical only where the kernels are deterministic). A checkpoint
 with another fingerprint is set aside and training starts afresh; a complete matching
-one is returned as it is.
+one is returned as it is. The number of epochs is not part of the fingerprint: asked for
+more epochs than a matching checkpoint holds, training continues from it (extending a
+finished 25-epoch run to 100 costs 75 epochs and ends as a 100-epoch run from the start
+would, since nothing but the loop's bound reads `epochs`; the per-epoch lr decay reads the
+epoch index); asked for fewer, it starts afresh, as a run cannot be shortened.
 """
 from __future__ import annotations
 
@@ -149,20 +153,29 @@ class Trainer:
         if state.get("fingerprint") != self.fingerprint:
             self.log(f"{self.checkpoint_path}: made with another config, data or code; training from scratch")
             return False
+        if state["epoch"] > self.epochs or (state["epoch"] == self.epochs and state["batch_in_epoch"]):
+            self.log(f"{self.checkpoint_path}: trained past the {self.epochs} epochs now asked for (epoch "
+                     f"{state['epoch']}{', mid-epoch' if state['batch_in_epoch'] else ''}); a run cannot be "
+                     "shortened, training from scratch")
+            return False
         self.model.load_state_dict(state["model"])
         for name, opt_state in state["optimizers"].items():
             self.opt[name].load_state_dict(opt_state)
         for name, sched_state in state["schedulers"].items():
             self.schedulers[name].load_state_dict(sched_state)
         restore_rng(state["rng"], self.data_generator)
-        self.epoch, self.step, self.complete = state["epoch"], state["step"], state["complete"]
+        self.epoch, self.step = state["epoch"], state["step"]
+        # a run asked for more epochs than its checkpoint holds continues where it stopped (`epochs` is not part of
+        # the fingerprint; nothing else depends on it, so it ends as a run asked for these epochs from the start)
+        self.complete = self.epoch >= self.epochs and not state["batch_in_epoch"]
         self.batch_in_epoch, self.epoch_count = state["batch_in_epoch"], state["epoch_count"]
         self.epoch_sums, self.epoch_start_data = dict(state["epoch_sums"]), state["epoch_start_data"]
         self.epoch_weights = dict(state.get("epoch_weights", {}))
         self.history, self.extra = list(state["history"]), dict(state["extra"])
         where = f"epoch {self.epoch}/{self.epochs}" + (f" and step {self.batch_in_epoch} of epoch {self.epoch + 1}"
                                                         if self.batch_in_epoch else "")
-        self.log(f"{self.checkpoint_path}: resuming after {where}" + (" (complete)" if self.complete else ""))
+        extended = " (extending a complete run)" if state["complete"] and not self.complete else ""
+        self.log(f"{self.checkpoint_path}: resuming after {where}" + (" (complete)" if self.complete else extended))
         return True
 
     def save(self) -> None:

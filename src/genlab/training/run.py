@@ -22,13 +22,15 @@ from genlab.tracking import Tracker
 ImageFn = Callable[[torch.nn.Module, int], torch.Tensor]
 
 
-def up_to_date(checkpoint: Path, fingerprint: str) -> bool:
-    """Whether `checkpoint` holds complete training with this fingerprint (checked before any optimiser is built:
-    constructing one imports torch._dynamo, about 1.5 s)."""
+def up_to_date(checkpoint: Path, fingerprint: str, epochs: int) -> bool:
+    """Whether `checkpoint` holds complete training of exactly `epochs` epochs with this fingerprint (checked
+    before any optimiser is built: constructing one imports torch._dynamo, about 1.5 s). A complete run of other
+    length is not: the trainer extends a shorter one and restarts a longer one."""
     if not checkpoint.exists():
         return False
     state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
-    return state.get("fingerprint") == fingerprint and bool(state.get("complete"))
+    return (state.get("fingerprint") == fingerprint and bool(state.get("complete"))
+            and state.get("epoch") == epochs)
 
 
 def write_history(path: Path, rows: list[dict]) -> None:

@@ -42,8 +42,11 @@ def train(p, data_dir: Path, out: Path, device: torch.device) -> None:
     pre_params = {k: v for k, v in p.items() if k != "model"} | {
         "model": {k: v for k, v in cfg.items() if k != "finetune"}}
     fingerprint = weights_fingerprint(Section(pre_params), data.sha256, CODE)
-    ft_fingerprint = weights_fingerprint(Section({"finetune": cfg.finetune}), data.sha256, CODE, pretrain=fingerprint)
-    if up_to_date(ckdir / PRETRAIN, fingerprint) and up_to_date(ckdir / FINETUNE, ft_fingerprint):
+    # the fine-tuning starts from the pretrained weights: its fingerprint names the pretraining's epochs too
+    ft_fingerprint = weights_fingerprint(Section({"finetune": cfg.finetune}), data.sha256, CODE, pretrain=fingerprint,
+                                         pretrain_epochs=cfg.train.epochs)
+    if (up_to_date(ckdir / PRETRAIN, fingerprint, cfg.train.epochs)
+            and up_to_date(ckdir / FINETUNE, ft_fingerprint, cfg.finetune.epochs)):
         print(f"train {p.name}: up to date ({ckdir / PRETRAIN} and {FINETUNE} are complete)")
         return
     v = view(cfg.view)

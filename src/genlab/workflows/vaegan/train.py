@@ -36,7 +36,7 @@ def train(p, data_dir: Path, out: Path, device: torch.device) -> None:
     data = Prepared(data_dir)
     fingerprint = weights_fingerprint(p, data.sha256, CODE)
     checkpoint = out / "checkpoints" / CHECKPOINT
-    if up_to_date(checkpoint, fingerprint):
+    if up_to_date(checkpoint, fingerprint, cfg.train.epochs):
         print(f"train {p.name}: up to date ({checkpoint} is complete)")
         return
     t = cfg.train
