@@ -75,7 +75,8 @@ def run(args) -> None:
     real_labels = data.labels("test").numpy()
     real_spread = pixel_spread(data.images("test", p.fid_samples).float() / 255)
 
-    snapshots = sorted((args.out / "checkpoints" / "generators").glob("epoch_*.pt"))
+    snapshots = sorted((args.out / "checkpoints" / "generators").glob("epoch_*.pt"),
+                       key=lambda f: int(f.stem.split("_")[1]))   # by number: epoch_1000 after epoch_999
     if len(snapshots) != state["epoch"] + 1:
         raise StageError(f"{args.out}/checkpoints/generators: {len(snapshots)} snapshots for {state['epoch']} epochs; "
                          f"delete {args.out} and rerun this stage")

@@ -49,7 +49,7 @@ def load_png(path: str | os.PathLike) -> torch.Tensor:
 
 def epoch_panels(samples_dir: Path, max_panels: int = 5) -> dict[int, torch.Tensor]:
     """Training-time sample grids at up to `max_panels` epochs spread from 0 to the last."""
-    files = sorted(samples_dir.glob("epoch_*.png"))
+    files = sorted(samples_dir.glob("epoch_*.png"), key=lambda f: int(f.stem.split("_")[1]))   # 1000 after 999
     if not files:
         return {}
     picks = sorted({round(i) for i in np.linspace(0, len(files) - 1, min(max_panels, len(files)))})

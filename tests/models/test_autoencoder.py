@@ -119,3 +119,26 @@ def test_registry_builds_every_autoencoder_in_params():
     assert built["cae"].contraction > 0 and built["ae_wd"].weight_decay > 0
     assert built["dae_g"].noise == "gaussian" and built["dae_b"].noise == "masking"
     assert all(m.weight.shape == (1000, 784) and m.tied_weights for m in built.values())
+
+
+def test_a_longer_pretraining_keeps_its_fingerprint_and_restarts_the_fine_tuning():
+    """The pretraining checkpoint is extended (epochs are not in its fingerprint); the fine-tuning started from the
+    shorter pretraining, so its fingerprint must change; fine-tuning params leave the pretraining alone."""
+    import copy
+    from pathlib import Path
+
+    from genlab.config import load_params, stage_slices
+    from genlab.pipeline import Section
+    from genlab.workflows.autoencoder.train import fingerprints
+
+    repo = Path(__file__).resolve().parents[2]
+    base = stage_slices(load_params(repo / "params.yaml", scale="quick"))["train/cae.json"]
+    longer = copy.deepcopy(base)
+    longer["model"]["train"]["epochs"] += 5
+    finetune = copy.deepcopy(base)
+    finetune["model"]["finetune"]["lr"] *= 2
+    pre, ft = fingerprints(Section(base), "data")
+    pre_longer, ft_longer = fingerprints(Section(longer), "data")
+    assert pre_longer == pre and ft_longer != ft
+    pre_ft, ft_ft = fingerprints(Section(finetune), "data")
+    assert pre_ft == pre and ft_ft != ft

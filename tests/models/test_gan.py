@@ -62,6 +62,23 @@ def test_mlp_generator_as_the_wgan_reference_code_relu_and_a_linear_output():
         GAN((1, 8, 8), arch="mlp", z_dim=4, g_hidden=(8,), g_activation="elu")
 
 
+def test_the_stability_mlp_cell_builds_the_reference_mlp_generator_from_params_yaml():
+    from pathlib import Path
+
+    from genlab.config import load_params, stage_slices
+    from genlab.models import build_model
+    from genlab.pipeline import Section
+
+    repo = Path(__file__).resolve().parents[2]
+    cell = stage_slices(load_params(repo / "params.yaml", scale="paper"))["stability/wgan-mlp.json"]
+    model = build_model(Section(cell["model"]), (1, 28, 28), 10)
+    linears = [m for m in model.generator.net if isinstance(m, nn.Linear)]
+    assert [m.out_features for m in linears] == [512, 512, 512, 784]
+    assert sum(isinstance(m, nn.ReLU) for m in model.generator.net) == 3
+    assert not any(isinstance(m, (nn.Tanh, nn.LeakyReLU)) for m in model.generator.net)
+    assert isinstance(model.discriminator, DCGANDiscriminator)
+
+
 def test_generator_steps_move_the_fakes_toward_real_under_both_objectives():
     torch.manual_seed(0)
     for objective in ("gan", "wgan"):

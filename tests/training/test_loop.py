@@ -237,6 +237,23 @@ def test_a_checkpoint_past_the_asked_epochs_mid_epoch_is_not_resumed(tmp_path):
     assert _setup(tmp_path, epochs=2, checkpoint_every=3).restore()
 
 
+def test_a_longer_run_killed_after_exactly_the_asked_epochs_is_marked_complete(tmp_path):
+    from genlab.pipeline import load_trained
+    from genlab.training.run import up_to_date
+
+    def stop_at_epoch_3(epoch, model):
+        if epoch == 3:
+            raise Interrupt   # epoch 2's checkpoint is on disk, incomplete for a 4-epoch run
+    with pytest.raises(Interrupt):
+        _setup(tmp_path, epochs=4).fit(on_epoch_end=stop_at_epoch_3)
+    ckpt = tmp_path / "ckpt.pt"
+    assert load_checkpoint(ckpt)["epoch"] == 2 and not load_checkpoint(ckpt)["complete"]
+    two = _setup(tmp_path, epochs=2)
+    assert two.restore() and two.complete
+    assert load_checkpoint(ckpt)["complete"] and up_to_date(ckpt, "fp", 2)   # saved as complete at 2 epochs
+    load_trained(ckpt)                                                        # so the stages downstream accept it
+
+
 def test_the_weights_fingerprint_leaves_out_the_epochs_and_the_checkpoint_interval_only():
     from genlab.pipeline import Section, weights_fingerprint
 

@@ -167,7 +167,7 @@ class Trainer:
         self.epoch, self.step = state["epoch"], state["step"]
         # a run asked for more epochs than its checkpoint holds continues where it stopped (`epochs` is not part of
         # the fingerprint; nothing else depends on it, so it ends as a run asked for these epochs from the start)
-        self.complete = self.epoch >= self.epochs and not state["batch_in_epoch"]
+        self.complete = self.epoch >= self.epochs   # (a mid-epoch state at `epochs` was refused above)
         self.batch_in_epoch, self.epoch_count = state["batch_in_epoch"], state["epoch_count"]
         self.epoch_sums, self.epoch_start_data = dict(state["epoch_sums"]), state["epoch_start_data"]
         self.epoch_weights = dict(state.get("epoch_weights", {}))
@@ -176,6 +176,10 @@ class Trainer:
                                                         if self.batch_in_epoch else "")
         extended = " (extending a complete run)" if state["complete"] and not self.complete else ""
         self.log(f"{self.checkpoint_path}: resuming after {where}" + (" (complete)" if self.complete else extended))
+        if self.complete and not state["complete"]:
+            # a longer run killed after exactly the epochs now asked for: it is complete at this length, and the
+            # checkpoint must say so, or every stage that loads it would ask for a training that has nothing to do
+            self.save()
         return True
 
     def save(self) -> None:

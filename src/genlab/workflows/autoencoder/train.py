@@ -31,6 +31,19 @@ CODE = ("workflows/autoencoder/train.py", "models/autoencoder.py", "models/base.
         "training", "data/views.py", "data/prepared.py", "images.py")
 
 
+def fingerprints(p, data_sha256: str) -> tuple[str, str]:
+    """(pretraining, fine-tuning) checkpoint fingerprints. Pretraining depends on everything but the fine-tuning
+    params (changing those reuses it); the fine-tuning starts from the pretrained weights, so its fingerprint
+    names the pretraining's fingerprint and its epochs (which the fingerprints leave out: a longer pretraining
+    extends its checkpoint and restarts the fine-tuning)."""
+    cfg = p.model
+    pre_params = {k: v for k, v in p.items() if k != "model"} | {
+        "model": {k: v for k, v in cfg.items() if k != "finetune"}}
+    fingerprint = weights_fingerprint(Section(pre_params), data_sha256, CODE)
+    return fingerprint, weights_fingerprint(Section({"finetune": cfg.finetune}), data_sha256, CODE,
+                                            pretrain=fingerprint, pretrain_epochs=cfg.train.epochs)
+
+
 def train(p, data_dir: Path, out: Path, device: torch.device) -> None:
     """Pretrain auto-encoder `p.name`, then fine-tune its encoder on the labels."""
     cfg = p.model
@@ -38,13 +51,7 @@ def train(p, data_dir: Path, out: Path, device: torch.device) -> None:
     if data.n_classes < 2:
         raise ModelConfigError(f"{data.name} has no classes: the auto-encoders are fine-tuned on labels")
     ckdir = out / "checkpoints"
-    # pretraining depends on everything but the fine-tuning params: changing those reuses it
-    pre_params = {k: v for k, v in p.items() if k != "model"} | {
-        "model": {k: v for k, v in cfg.items() if k != "finetune"}}
-    fingerprint = weights_fingerprint(Section(pre_params), data.sha256, CODE)
-    # the fine-tuning starts from the pretrained weights: its fingerprint names the pretraining's epochs too
-    ft_fingerprint = weights_fingerprint(Section({"finetune": cfg.finetune}), data.sha256, CODE, pretrain=fingerprint,
-                                         pretrain_epochs=cfg.train.epochs)
+    fingerprint, ft_fingerprint = fingerprints(p, data.sha256)
     if (up_to_date(ckdir / PRETRAIN, fingerprint, cfg.train.epochs)
             and up_to_date(ckdir / FINETUNE, ft_fingerprint, cfg.finetune.epochs)):
         print(f"train {p.name}: up to date ({ckdir / PRETRAIN} and {FINETUNE} are complete)")
